@@ -7,3 +7,12 @@ from . import crm_email
 from . import crm_email_presence
 from . import res_partner
 from . import res_users
+from . import crm_mail_domain
+from . import ir_mail_server
+from . import res_config_settings
+from . import crm_lead
+from . import crm_mailbox_pending_append
+from . import crm_email_content
+from . import crm_team
+from . import crm_team_member
+from . import ir_attachment

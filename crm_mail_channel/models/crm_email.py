@@ -1,4 +1,10 @@
-from odoo import api, fields, models
+import ast
+
+from odoo import _, api, fields, models, tools
+from odoo.exceptions import UserError
+from odoo.tools import html2plaintext
+
+from crm_mail_channel_core import linking
 
 LINK_REASONS = [
     ("thread", "Same thread"),
@@ -17,7 +23,12 @@ class CrmEmail(models.Model):
     _rec_name = "subject"
 
     message_id = fields.Char("Message-ID", required=True, index=True, readonly=True)
-    subject = fields.Char(readonly=True)
+    # Subject, body, preview and attachments live in crm.email.content (issue 3, sharing):
+    # record rules there apply the visibility level. These fields read it as the current user.
+    subject = fields.Char(
+        readonly=True, compute="_compute_content", inverse="_inverse_content",
+        search="_search_subject", compute_sudo=False,
+    )
     date = fields.Datetime(index=True, readonly=True)
     email_from = fields.Char("From", readonly=True)
     email_to = fields.Char("To", readonly=True)
@@ -26,13 +37,22 @@ class CrmEmail(models.Model):
         "res.partner", "crm_email_res_partner_rel", "email_id", "partner_id",
         string="Contacts", readonly=True, help="Contacts whose address is in From, To or Cc.",
     )
-    body_html = fields.Html("Body", sanitize=True, sanitize_style=True, readonly=True)
-    preview = fields.Char(readonly=True)
-    attachment_ids = fields.One2many(
-        "ir.attachment", "res_id", domain=[("res_model", "=", "crm.email")],
-        string="Attachments", readonly=True,
+    body_html = fields.Html(
+        "Body", sanitize=True, sanitize_style=True, readonly=True, compute="_compute_content",
+        inverse="_inverse_content", search="_search_body_html", compute_sudo=False,
     )
-    has_attachments = fields.Boolean(readonly=True)
+    preview = fields.Char(
+        readonly=True, compute="_compute_content", inverse="_inverse_content",
+        compute_sudo=False,
+    )
+    attachment_ids = fields.Many2many(
+        "ir.attachment", string="Attachments", readonly=True, compute="_compute_content",
+        compute_sudo=False,
+    )
+    has_attachments = fields.Boolean(
+        readonly=True, compute="_compute_content", inverse="_inverse_content",
+        compute_sudo=False,
+    )
     in_reply_to = fields.Char(readonly=True)
     references = fields.Text(readonly=True)
     thread_key = fields.Char(index=True, readonly=True, help="Message-ID of the thread's first mail.")
@@ -41,6 +61,79 @@ class CrmEmail(models.Model):
     lead_id = fields.Many2one("crm.lead", "Deal", index=True, ondelete="set null", readonly=True)
     link_reason = fields.Selection(LINK_REASONS, readonly=True)
 
+    # ------------------------------------------------------------------ mailbox sync (issue 2)
+    is_read = fields.Boolean(
+        "Read", compute="_compute_is_read", inverse="_inverse_is_read", search="_search_is_read",
+        help="Read in your own mailbox. Changing it here changes it on the mail server too.",
+    )
+    my_mailbox_info = fields.Char("In my mailbox", compute="_compute_my_mailbox_info")
+    in_sent = fields.Boolean(
+        "Sent by me", compute="_compute_my_mailbox_info", search="_search_in_sent",
+    )
+
+    def _my_presences(self):
+        return self.sudo().presence_ids.filtered(lambda p: p.user_id.id == self.env.uid)
+
+    @api.depends_context("uid")
+    @api.depends("presence_ids.is_seen")
+    def _compute_is_read(self):
+        for email in self:
+            email.is_read = any(email._my_presences().mapped("is_seen"))
+
+    def _search_is_read(self, operator, value):
+        if operator not in ("=", "!="):
+            raise NotImplementedError(operator)
+        read = (operator == "=") == bool(value)
+        seen_ids = self.env["crm.email.presence"].sudo()._search(
+            [("user_id", "=", self.env.uid), ("is_seen", "=", True)]
+        ).subselect("email_id")
+        return [("id", "in" if read else "not in", seen_ids)]
+
+    @api.depends_context("uid")
+    @api.depends("presence_ids")
+    def _compute_my_mailbox_info(self):
+        for email in self:
+            presences = email._my_presences()
+            email.my_mailbox_info = ", ".join(
+                f"{p.mailbox_id.name} ({p.folder_id.name or 'INBOX'})" for p in presences
+            ) or False
+            email.in_sent = any(p.folder_role == "sent" for p in presences)
+
+    def _search_in_sent(self, operator, value):
+        if operator not in ("=", "!="):
+            raise NotImplementedError(operator)
+        sent_ids = self.env["crm.email.presence"].sudo()._search(
+            [("user_id", "=", self.env.uid), ("folder_role", "=", "sent")]
+        ).subselect("email_id")
+        return [("id", "in" if (operator == "=") == bool(value) else "not in", sent_ids)]
+
+    def _inverse_is_read(self):
+        for email in self:
+            email._set_read_state(email.is_read)
+
+    def _set_read_state(self, seen):
+        """Set the current user's read state and push \\Seen to the server right away.
+
+        If the server cannot be reached the change is kept (seen_pending) and pushed at the
+        next sync.
+        """
+        presences = self._my_presences().filtered(lambda p: p.is_seen != seen or p.seen_pending)
+        if not presences:
+            return
+        presences.write({"is_seen": seen, "seen_pending": True})
+        for mailbox in presences.mailbox_id:
+            mine = presences.filtered(lambda p, m=mailbox: p.mailbox_id == m and p.uid)
+            if mailbox.protocol != "imap" or not mine:
+                (presences.filtered(lambda p, m=mailbox: p.mailbox_id == m)).seen_pending = False
+                continue
+            mailbox._push_seen(mine)
+
+    def action_mark_read(self):
+        self._set_read_state(True)
+
+    def action_mark_unread(self):
+        self._set_read_state(False)
+
     _sql_constraints = [
         ("message_id_unique", "unique(message_id)", "An email is stored once per Message-ID."),
     ]
@@ -48,3 +141,390 @@ class CrmEmail(models.Model):
     @api.model
     def _name_search_fields(self):
         return ["subject", "email_from"]
+
+    # ------------------------------------------------------------------ deal linking (issue 4)
+    needs_deal = fields.Boolean(
+        "Needs a deal", readonly=True, index=True,
+        help="Its contacts have several open deals: a person chooses which one it belongs to.",
+    )
+
+    def _crm_open_deals_by_partner(self, partners):
+        """Open deals (active opportunities not won) of the given contacts, by contact id."""
+        result = {}
+        if not partners:
+            return result
+        leads = self.env["crm.lead"].sudo().with_context(active_test=True).search_fetch(
+            [
+                ("partner_id", "in", partners.ids),
+                ("type", "=", "opportunity"),
+                ("stage_id.is_won", "=", False),
+            ],
+            ["partner_id"],
+        )
+        for lead in leads:
+            result.setdefault(lead.partner_id.id, set()).add(lead.id)
+        return result
+
+    def _apply_deal_links(self):
+        """Link freshly imported emails to a deal where the link is certain.
+
+        Called by the sync store after each batch of new emails (and after recording mail
+        sent from CRM). Emails already linked, or whose link a user set, are left alone.
+        One query finds the deals of every thread the batch answers, one the open deals.
+        """
+        emails = self.sudo().filtered(lambda e: not e.lead_id and e.link_reason != "manual")
+        if not emails:
+            return
+        emails = emails.sorted(lambda e: (e.date or fields.Datetime.now(), e.id))
+        parents = {
+            ref for email in emails
+            for ref in linking.ancestors(email.in_reply_to, email.references)
+        }
+        thread_links = {}
+        if parents:
+            for linked in self.sudo().search_fetch(
+                [("message_id", "in", list(parents)), ("lead_id", "!=", False)],
+                ["message_id", "lead_id"],
+            ):
+                thread_links[linked.message_id] = linked.lead_id.id
+        single_open_deal = self._crm_link_single_open_deal()
+        open_deals = self._crm_open_deals_by_partner(emails.partner_ids)
+        groups = {}
+        for email in emails:
+            open_ids = set()
+            for partner in email.partner_ids:
+                open_ids |= open_deals.get(partner.id, set())
+            decision = linking.decide_deal(
+                message_id=email.message_id,
+                in_reply_to=email.in_reply_to,
+                references=email.references,
+                thread_links=thread_links,
+                open_lead_ids=open_ids,
+                single_open_deal=single_open_deal,
+            )
+            if decision.lead_id:
+                # A later email of the same batch may answer this one.
+                thread_links[email.message_id] = decision.lead_id
+            key = (decision.lead_id or False, decision.reason or False, decision.needs_deal)
+            groups.setdefault(key, []).append(email.id)
+            if not email.thread_key:
+                email.thread_key = linking.thread_key(
+                    email.message_id, email.in_reply_to, email.references
+                )
+        for (lead_id, reason, needs_deal), ids in groups.items():
+            batch = self.sudo().browse(ids)
+            vals = {"lead_id": lead_id, "link_reason": reason, "needs_deal": needs_deal}
+            batch = batch.filtered(
+                lambda e, v=vals: (e.lead_id.id or False, e.link_reason, e.needs_deal)
+                != (v["lead_id"], v["link_reason"], v["needs_deal"])
+            )
+            if batch:
+                batch.write(vals)
+
+    @api.model
+    def _crm_link_single_open_deal(self):
+        return bool(
+            self.env["ir.config_parameter"].sudo().get_param(
+                "crm_mail_channel.link_single_open_deal"
+            )
+        )
+
+    def _crm_thread(self):
+        """Every email of this email's thread that the current user may read."""
+        self.ensure_one()
+        return self.search(self._crm_email_thread_domain()) | self
+
+    def _crm_set_deal(self, lead):
+        """Link these emails to ``lead`` (or unlink them when empty), as a person decided."""
+        self.sudo().write({
+            "lead_id": lead.id or False,
+            "link_reason": "manual",
+            "needs_deal": False,
+        })
+
+    def action_open_relink_wizard(self):
+        self.ensure_one()
+        self.check_access("read")
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Deal of this email"),
+            "res_model": "crm.email.relink.wizard",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {"default_email_id": self.id},
+        }
+
+    # ------------------------------------------------------------------ sending (issue 4)
+    def _crm_reply_partner(self):
+        """The contact a reply goes to: the sender when a contact, else the first contact."""
+        self.ensure_one()
+        contacts = self.partner_ids.filtered(
+            lambda p: not p.user_ids.filtered(lambda u: not u.share)
+        )
+        sender = tools.email_normalize(self.email_from or "")
+        return contacts.filtered(lambda p: p.email_normalized == sender)[:1] or contacts[:1]
+
+    def action_reply(self):
+        """Odoo's composer, on the email's deal (or contact), answering this email."""
+        self.ensure_one()
+        self.check_access("read")
+        partner = self._crm_reply_partner()
+        record = self.lead_id if self.lead_id and self.lead_id.has_access("read") else partner
+        if not record:
+            raise UserError(_("This email has no contact to answer."))
+        subject = self.subject or ""
+        if subject and not subject.lower().startswith("re:"):
+            subject = _("Re: %s", subject)
+        return record._crm_composer_action(
+            partners=partner,
+            subject=subject,
+            extra_context={"crm_mail_channel_reply_email_id": self.id},
+        )
+
+    @api.model
+    def _crm_is_sent_as_email(self, message):
+        """A message posted as an email (not a note) by an internal user, to contacts."""
+        if message.message_type != "comment" or not message.partner_ids:
+            return False
+        if message.subtype_id != self.env.ref("mail.mt_comment", raise_if_not_found=False):
+            return False
+        user = self.env.user
+        return bool(user._is_internal() and not user._is_public())
+
+    @api.model
+    def _crm_record_sent_message(self, record, message):
+        """Record mail posted as an email on a contact or a deal as a ``crm.email``.
+
+        The email carries the Message-ID that goes out, the recipients as contacts, the deal
+        (reason "sent_from_deal") and, when it answers an email, its threading headers.
+        """
+        if not self._crm_is_sent_as_email(message):
+            return self.browse()
+        message_sudo = message.sudo()
+        partners = message_sudo.partner_ids
+        in_reply_to = references = False
+        reply_id = self.env.context.get("crm_mail_channel_reply_email_id")
+        if reply_id:
+            replied = self.browse(reply_id).exists()
+            if replied and replied.has_access("read"):
+                headers = linking.reply_headers(replied.message_id, replied.references)
+                in_reply_to = headers.get("In-Reply-To") or False
+                references = headers.get("References") or False
+        subject = message_sudo.subject
+        if not subject and hasattr(record, "_message_compute_subject"):
+            subject = record._message_compute_subject()
+        body_text = html2plaintext(message_sudo.body or "")
+        is_deal = record._name == "crm.lead"
+        vals = {
+            "message_id": message_sudo.message_id,
+            "subject": subject or message_sudo.record_name,
+            "date": message_sudo.date,
+            "email_from": message_sudo.email_from,
+            "email_to": ", ".join(p.email_formatted for p in partners if p.email),
+            "partner_ids": [fields.Command.set(partners.ids)],
+            "body_html": message_sudo.body,
+            "preview": body_text[:300],
+            "has_attachments": bool(message_sudo.attachment_ids),
+            "in_reply_to": in_reply_to,
+            "references": references,
+            "thread_key": linking.thread_key(message_sudo.message_id, in_reply_to, references),
+            "sent_from_crm": True,
+            "lead_id": record.id if is_deal else False,
+            "link_reason": "sent_from_deal" if is_deal else False,
+        }
+        email = self.sudo().search([("message_id", "=", message_sudo.message_id)], limit=1)
+        if email:
+            email.write(vals)
+        else:
+            email = self.sudo().create(vals)
+        if not email.lead_id:
+            email._apply_deal_links()
+        self.env["crm.mailbox.pending.append"]._crm_queue_sent_copy(email, self.env.user)
+        return email
+
+    @api.model
+    def _crm_threading_mail_values(self, message, mail_values):
+        """Add In-Reply-To / References of an answer to the outgoing mail's values."""
+        email = self.sudo().search(
+            [("message_id", "=", message.sudo().message_id), ("sent_from_crm", "=", True)],
+            limit=1,
+        )
+        if not email or not email.in_reply_to:
+            return mail_values
+        headers = {}
+        if mail_values.get("headers"):
+            headers = ast.literal_eval(mail_values["headers"])
+        headers["In-Reply-To"] = email.in_reply_to
+        mail_values["headers"] = repr(headers)
+        mail_values["references"] = email.references
+        return mail_values
+
+    # ------------------------------------------------------------------ sharing (issue 3)
+    # Who may read an email is decided by the record rules in
+    # security/crm_mail_channel_rules.xml; nothing here filters records in Python.
+    content_ids = fields.One2many("crm.email.content", "email_id", readonly=True)
+    sharing_explanation = fields.Text(
+        "Why can I see this?", compute="_compute_sharing_explanation",
+        help="Who can see this email and why. Shown to its owners and to administrators.",
+    )
+    sharing_thread_state = fields.Selection(
+        [("none", "Not mine"), ("default", "As my sharing mode"), ("shared", "Thread shared"),
+         ("private", "Thread private")],
+        "My thread sharing", compute="_compute_sharing_thread_state",
+    )
+    _rec_names_search = ["subject", "email_from"]
+
+    @api.depends_context("uid")
+    @api.depends("content_ids.subject", "content_ids.body_html", "content_ids.preview",
+                 "content_ids.has_attachments")
+    def _compute_content(self):
+        real = self.filtered("id")
+        contents = self.env["crm.email.content"].search([("email_id", "in", real.ids)])
+        by_key = {(content.email_id.id, content.part): content for content in contents}
+        attachments = self.env["ir.attachment"]
+        for email in self:
+            subject = by_key.get((email.id, "subject"))
+            body = by_key.get((email.id, "body"))
+            email.subject = subject.subject if subject else False
+            email.body_html = body.body_html if body else False
+            email.preview = body.preview if body else False
+            email.has_attachments = body.has_attachments if body else False
+            email.attachment_ids = body.attachment_ids if body else attachments
+
+    def _inverse_content(self):
+        Content = self.env["crm.email.content"]
+        existing = Content.search([("email_id", "in", self.ids)])
+        by_key = {(content.email_id.id, content.part): content for content in existing}
+        to_create = []
+        for email in self:
+            parts = {
+                "subject": {"subject": email.subject or False},
+                "body": {
+                    "body_html": email.body_html or False,
+                    "preview": email.preview or False,
+                    "has_attachments": bool(email.has_attachments),
+                },
+            }
+            for part, vals in parts.items():
+                content = by_key.get((email.id, part))
+                if not content:
+                    to_create.append({"email_id": email.id, "part": part, **vals})
+                elif any(content[name] != value for name, value in vals.items()):
+                    content.write(vals)
+        if to_create:
+            Content.create(to_create)
+
+    def _search_subject(self, operator, value):
+        # The sub-search runs as the current user, so crm.email.content's rules apply.
+        return [("content_ids", "any", [("part", "=", "subject"), ("subject", operator, value)])]
+
+    def _search_body_html(self, operator, value):
+        return [("content_ids", "any", [("part", "=", "body"), ("body_html", operator, value)])]
+
+    @api.depends_context("uid")
+    @api.depends("subject", "email_from")
+    def _compute_display_name(self):
+        for email in self:
+            email.display_name = email.subject or _(
+                "Email from %(sender)s", sender=email.email_from or "?",
+            )
+
+    def _crm_email_thread_domain(self):
+        self.ensure_one()
+        key = self.thread_key or self.message_id
+        return ["|", ("thread_key", "=", key), ("message_id", "=", key)]
+
+    @api.depends_context("uid")
+    @api.depends("presence_ids.share_override")
+    def _compute_sharing_thread_state(self):
+        for email in self:
+            mine = email.sudo().presence_ids.filtered(lambda p: p.user_id.id == self.env.uid)
+            email.sharing_thread_state = mine[:1].share_override if mine else "none"
+
+    def _set_thread_sharing(self, value):
+        """Share or make private the current user's copies of these emails' threads.
+
+        The choice is stored on every presence of the owner in the thread and inherited by
+        mail of the thread imported later.
+        """
+        Presence = self.env["crm.email.presence"].sudo()
+        for email in self:
+            thread = self.sudo().search(email._crm_email_thread_domain()) | email.sudo()
+            mine = Presence.search(
+                [("email_id", "in", thread.ids), ("user_id", "=", self.env.uid)]
+            )
+            if not mine:
+                raise UserError(_("Only the owner of this email can change who sees its thread."))
+            mine.write({"share_override": value})
+        return True
+
+    def action_share_thread(self):
+        return self._set_thread_sharing("shared")
+
+    def action_make_thread_private(self):
+        return self._set_thread_sharing("private")
+
+    def action_reset_thread_sharing(self):
+        return self._set_thread_sharing("default")
+
+    def _crm_sharing_partners_changed(self):
+        """Call after contact links were added with SQL: updates contact-based sharing."""
+        emails = self.sudo()
+        emails.invalidate_recordset(["partner_ids"])
+        emails.modified(["partner_ids"])
+        self.env["crm.email.presence"].flush_model()
+
+    @api.depends_context("uid")
+    def _compute_sharing_explanation(self):
+        user = self.env.user
+        is_admin = user._is_admin()
+        level = self.env["crm.email.content"]._audience_parts()
+        level_text = {
+            ("subject", "body"): _("Colleagues see everything."),
+            ("subject",): _("Colleagues see the subject and participants, not the body."),
+            (): _("Colleagues see only participants and date."),
+        }[tuple(level)]
+        for email in self:
+            sudo_email = email.sudo()
+            presences = sudo_email.presence_ids
+            if not (is_admin or user in presences.user_id):
+                email.sharing_explanation = False
+                continue
+            lines = [
+                _("%(owner)s: owner, sees everything.", owner=owner.name)
+                for owner in presences.user_id
+            ]
+            if sudo_email.lead_id:
+                record = _("who can open the deal %(deal)s", deal=sudo_email.lead_id.name)
+            else:
+                record = _("who can open one of its contacts")
+            if sudo_email.sent_from_crm:
+                lines.append(_("Sent from CRM: shared with everyone %(record)s.", record=record))
+            done = set()
+            for presence in presences:
+                owner = presence.user_id
+                if owner.id in done:
+                    continue
+                done.add(owner.id)
+                reason = presence._sharing_reason()
+                if not presence.is_shared:
+                    lines.append(_("Not shared by %(owner)s: %(reason)s.", owner=owner.name,
+                                   reason=reason))
+                    continue
+                if owner.email_audience_everyone:
+                    audience = _("everyone %(record)s", record=record)
+                else:
+                    names = owner.email_audience_user_ids.mapped("name") + [
+                        _("group %s", group.full_name) for group in owner.email_audience_group_ids
+                    ]
+                    audience = _("%(names)s, %(record)s", names=", ".join(names), record=record)
+                lines.append(_("Shared by %(owner)s (%(reason)s) with %(audience)s.",
+                               owner=owner.name, reason=reason, audience=audience))
+                if owner.email_superior_ids:
+                    lines.append(_("Managers of %(owner)s: %(names)s (%(record)s).",
+                                   owner=owner.name,
+                                   names=", ".join(owner.email_superior_ids.mapped("name")),
+                                   record=record))
+            lines.append(level_text)
+            email.sharing_explanation = "\n".join(lines)

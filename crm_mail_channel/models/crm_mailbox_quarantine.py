@@ -19,3 +19,11 @@ class CrmMailboxQuarantine(models.Model):
         [("pending", "Waiting"), ("skipped", "Skipped"), ("done", "Imported")],
         default="pending", required=True, index=True,
     )
+
+    def action_retry(self):
+        """Fetch the message again and import it; it stays here if it still fails."""
+        for mailbox in self.mailbox_id:
+            mailbox._retry_quarantined(self.filtered(lambda q, m=mailbox: q.mailbox_id == m))
+
+    def action_skip(self):
+        self.sudo().write({"state": "skipped"})

@@ -1,4 +1,5 @@
-from odoo import fields, models
+from odoo import _, api, fields, models
+from odoo.tools import SQL, email_normalize_all
 
 
 class ResPartner(models.Model):
@@ -19,3 +20,134 @@ class ResPartner(models.Model):
             partner.crm_email_count = (
                 emails.search_count(partner._crm_email_domain()) if partner.id else 0
             )
+
+    # ------------------------------------------------------------------ mailbox sync (issue 2)
+    crm_email_ids = fields.Many2many(
+        "crm.email", string="Synced emails", compute="_compute_crm_email_ids",
+    )
+
+    def _compute_crm_email_ids(self):
+        emails = self.env["crm.email"]
+        for partner in self:
+            partner.crm_email_ids = (
+                emails.search(partner._crm_email_domain(), limit=200) if partner.id else emails
+            )
+
+    def action_view_crm_emails(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Emails"),
+            "res_model": "crm.email",
+            "view_mode": "list,form",
+            "views": [(False, "list"), (False, "form")],
+            "domain": self._crm_email_domain(),
+            "context": {"create": False},
+        }
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        partners = super().create(vals_list)
+        partners.filtered("email")._crm_mark_unmatched_for_rescan()
+        return partners
+
+    def write(self, vals):
+        res = super().write(vals)
+        if vals.get("email"):
+            self._crm_mark_unmatched_for_rescan()
+        return res
+
+    def _crm_mark_unmatched_for_rescan(self):
+        """Past mail of a new address is fetched and imported at the next sync."""
+        addresses = list({
+            addr for partner in self for addr in email_normalize_all(partner.email or "")
+        })
+        if not addresses:
+            return
+        self.env["crm.mailbox.unmatched"].flush_model()
+        self.env.cr.execute(SQL(
+            """UPDATE crm_mailbox_unmatched SET rescan = true
+               WHERE address = ANY(%s) AND rescan IS NOT TRUE""",
+            addresses,
+        ))
+        if self.env.cr.rowcount:
+            self.env["crm.mailbox.unmatched"].invalidate_model(["rescan"])
+            cron = self.env.ref("crm_mail_channel.ir_cron_sync_mailboxes", raise_if_not_found=False)
+            if cron:
+                cron.sudo()._trigger()
+
+    # ------------------------------------------------------------------ sending (issue 4)
+    def action_crm_send_email(self):
+        """Odoo's composer on this contact (or company), addressed to it."""
+        self.ensure_one()
+        return self._crm_composer_action_for(self, self)
+
+    @api.model
+    def _crm_composer_action_for(self, record, partners, subject=None, extra_context=None):
+        """``mail.compose.message`` in comment mode on ``record``, to ``partners``.
+
+        Templates of the record's model are offered by the composer; the author is the current
+        user, so the mail leaves from the user's address.
+        """
+        record.ensure_one()
+        context = {
+            "default_model": record._name,
+            "default_res_ids": record.ids,
+            "default_composition_mode": "comment",
+            "default_partner_ids": partners.ids if partners else [],
+            "default_email_layout_xmlid": "mail.mail_notification_light",
+            "mail_post_autofollow": False,
+        }
+        if subject:
+            context["default_subject"] = subject
+        context.update(extra_context or {})
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Send email"),
+            "res_model": "mail.compose.message",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": context,
+        }
+
+    def _message_post_after_hook(self, message, msg_values):
+        result = super()._message_post_after_hook(message, msg_values)
+        if len(self) == 1:
+            self.env["crm.email"]._crm_record_sent_message(self, message)
+        return result
+
+    def _notify_by_email_get_base_mail_values(self, message, additional_values=None):
+        values = super()._notify_by_email_get_base_mail_values(
+            message, additional_values=additional_values
+        )
+        return self.env["crm.email"]._crm_threading_mail_values(message, values)
+
+    # ------------------------------------------------------------------ sharing (issue 3)
+    email_shared_by_me = fields.Boolean(
+        "Share my emails with this contact", compute="_compute_email_shared_by_me",
+        inverse="_inverse_email_shared_by_me",
+        help="Custom sharing mode: your synced emails with this contact are shared.",
+    )
+
+    @api.depends_context("uid")
+    def _compute_email_shared_by_me(self):
+        shared = self.env.user.sudo().email_shared_partner_ids
+        for partner in self:
+            partner.email_shared_by_me = partner in shared
+
+    def _inverse_email_shared_by_me(self):
+        for partner in self:
+            partner.set_email_sharing(partner.email_shared_by_me)
+
+    def set_email_sharing(self, shared):
+        """Set the current user's custom-mode switch for these contacts.
+
+        Takes effect at once: the owner's presences of these contacts' emails are
+        recomputed by this write, so the next query in any worker sees it.
+        """
+        command = fields.Command.link if shared else fields.Command.unlink
+        self.env.user.sudo().write(
+            {"email_shared_partner_ids": [command(partner.id) for partner in self]}
+        )
+        return True

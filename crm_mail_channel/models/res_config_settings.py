@@ -1,0 +1,134 @@
+from crm_mail_channel_core import sharing_domains
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    # ------------------------------------------------------------------ deal linking (issue 4)
+    crm_link_single_open_deal = fields.Boolean(
+        "Link to the contact's only open deal",
+        config_parameter="crm_mail_channel.link_single_open_deal",
+        help="Synced mail of a contact who has exactly one open deal is linked to that deal. "
+        "Mail of a contact with several open deals always waits in \"Needs a deal\".",
+    )
+
+    # ------------------------------------------------------ email authentication (issue 5)
+    crm_mail_spf_mechanism = fields.Char(
+        "SPF mechanism",
+        config_parameter="crm_mail_channel.spf_mechanism",
+        help="What each domain's SPF record must contain, e.g. include:_spf.yourprovider.com. "
+        "Empty: the IP addresses of the outgoing mail servers.",
+    )
+    crm_mail_dns_nameservers = fields.Char(
+        "DNS servers for checks",
+        config_parameter="crm_mail_channel.dns_nameservers",
+        help="Comma-separated nameservers (ip or ip:port) used by every domain check. "
+        "Empty: this server's own resolver.",
+    )
+
+    # ------------------------------------------------------------------ email sharing (issue 3)
+    crm_email_visibility_level = fields.Selection(
+        [("full", "Everything"), ("subject", "Subject and participants"),
+         ("metadata", "Participants and date only")],
+        "Colleagues see", default="full",
+        config_parameter="crm_mail_channel.email_visibility_level",
+        help="What colleagues see of shared mail. The owner always sees everything.",
+    )
+    crm_email_excluded_domains = fields.Char(
+        "Excluded domains", config_parameter="crm_mail_channel.excluded_domains",
+        help="Mail whose outside participants all belong to these domains stays private "
+        "(mail between colleagues). Separate domains with commas.",
+    )
+    crm_email_excluded_apply_synced = fields.Boolean(
+        "Apply a changed list to mail already synced",
+        help="Off: the new list applies to mail synced from now on.",
+    )
+    crm_email_excluded_domain_count = fields.Integer(compute="_compute_crm_email_sharing_stats")
+    crm_email_users_private = fields.Integer(compute="_compute_crm_email_sharing_stats")
+    crm_email_users_public = fields.Integer(compute="_compute_crm_email_sharing_stats")
+    crm_email_users_custom = fields.Integer(compute="_compute_crm_email_sharing_stats")
+    crm_email_count_everyone = fields.Integer(compute="_compute_crm_email_sharing_stats")
+    crm_email_count_chosen = fields.Integer(compute="_compute_crm_email_sharing_stats")
+    crm_email_count_sent_from_crm = fields.Integer(compute="_compute_crm_email_sharing_stats")
+    crm_email_count_private = fields.Integer(compute="_compute_crm_email_sharing_stats")
+
+    @api.model
+    def _crm_email_org_excluded_domains(self):
+        text = self.env["ir.config_parameter"].sudo().get_param(
+            "crm_mail_channel.excluded_domains", ""
+        )
+        return sharing_domains.parse_domain_list(text)
+
+    @api.depends("crm_email_excluded_domains")
+    def _compute_crm_email_sharing_stats(self):
+        cr = self.env.cr
+        self.env["crm.email.presence"].flush_model()
+        self.env["res.users"].flush_model()
+        cr.execute(SQL(
+            """SELECT email_sharing_mode, count(*) FROM res_users
+                WHERE active AND share IS NOT TRUE GROUP BY email_sharing_mode"""
+        ))
+        modes = dict(cr.fetchall())
+        cr.execute(SQL("""
+            SELECT
+              count(DISTINCT p.email_id) FILTER (WHERE p.is_shared AND u.email_audience_everyone),
+              count(DISTINCT p.email_id) FILTER (
+                  WHERE p.is_shared AND u.email_audience_everyone IS NOT TRUE)
+              FROM crm_email_presence p JOIN res_users u ON u.id = p.user_id
+        """))
+        everyone, chosen = cr.fetchone()
+        cr.execute(SQL("""
+            SELECT count(*) FILTER (WHERE e.sent_from_crm),
+                   count(*) FILTER (WHERE e.sent_from_crm IS NOT TRUE AND NOT EXISTS (
+                       SELECT 1 FROM crm_email_presence p WHERE p.email_id = e.id AND p.is_shared))
+              FROM crm_email e
+        """))
+        sent, private = cr.fetchone()
+        for settings in self:
+            settings.crm_email_excluded_domain_count = len(
+                sharing_domains.parse_domain_list(settings.crm_email_excluded_domains)
+            )
+            settings.crm_email_users_private = modes.get("private", 0)
+            settings.crm_email_users_public = modes.get("public", 0)
+            settings.crm_email_users_custom = modes.get("custom", 0)
+            settings.crm_email_count_everyone = everyone
+            settings.crm_email_count_chosen = chosen
+            settings.crm_email_count_sent_from_crm = sent
+            settings.crm_email_count_private = private
+
+    def set_values(self):
+        before = self._crm_email_org_excluded_domains()
+        res = super().set_values()
+        after = self._crm_email_org_excluded_domains()
+        if before != after and any(s.crm_email_excluded_apply_synced for s in self):
+            self.env["crm.email.presence"]._crm_recompute_exclusions()
+        return res
+
+    @api.model
+    def _crm_mail_prefill_excluded_domains(self):
+        """At install: the organisation's list starts with the companies' own domains."""
+        params = self.env["ir.config_parameter"].sudo()
+        if params.get_param("crm_mail_channel.excluded_domains"):
+            return
+        domains = []
+        for company in self.env["res.company"].sudo().search([]):
+            for value in (company.email, company.website):
+                value = (value or "").lower().split("//")[-1].split("/")[0]
+                domain = value.rsplit("@", 1)[-1].removeprefix("www.")
+                if "." in domain and domain not in domains:
+                    domains.append(domain)
+        if "mail.alias.domain" in self.env:
+            for alias_domain in self.env["mail.alias.domain"].sudo().search([]):
+                if alias_domain.name and alias_domain.name not in domains:
+                    domains.append(alias_domain.name)
+        if domains:
+            params.set_param("crm_mail_channel.excluded_domains", ", ".join(domains))
+
+    def action_crm_email_sharing_users(self):
+        return self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_mail_channel.res_users_email_sharing_action"
+        )
+

@@ -1,0 +1,10 @@
+from . import (
+    test_mailbox_connect,
+    test_mailbox_sync,
+    test_mailbox_tour,
+    test_partner_emails,
+    test_read_state,
+)
+from . import test_dkim_signing, test_mail_domain  # email domain authentication (issue 5)
+from . import test_sharing  # email sharing (issue 3)
+from . import test_deal_linking, test_relink_wizard, test_send_from_crm  # deals and sending (issue 4)

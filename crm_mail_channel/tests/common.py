@@ -1,0 +1,79 @@
+"""Shared setup for mailbox sync tests: a real Dovecot on loopback, sales users, contacts."""
+
+import uuid
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from odoo.tests import new_test_user
+from odoo.tests.common import TransactionCase
+
+from crm_mail_channel_core.testing.dovecot import ensure_dovecot
+
+
+def make_mail(sender, to, subject="Hello", body="Hi there", cc=(), message_id=True,
+              date=None, attachments=(), html=None):
+    """Raw RFC 5322 bytes of a simple message (test fixture)."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = ", ".join([to] if isinstance(to, str) else to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
+    if message_id:
+        msg["Message-ID"] = message_id if isinstance(message_id, str) else make_msgid(
+            idstring=uuid.uuid4().hex[:8], domain="test.example")
+    msg.set_content(body)
+    if html:
+        msg.add_alternative(html, subtype="html")
+    for filename, content_type, data in attachments:
+        maintype, subtype = content_type.split("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()
+
+
+class MailboxCommon(TransactionCase):
+    """Base class: Dovecot users, two sales users, a company with two contacts."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.dovecot = ensure_dovecot()
+        groups = "sales_team.group_sale_salesman,base.group_user"
+        cls.user_a = new_test_user(cls.env, login="cmc_sync_a", groups=groups,
+                                   name="Alice Seller", email="alice@ourco.example")
+        cls.user_b = new_test_user(cls.env, login="cmc_sync_b", groups=groups,
+                                   name="Bob Seller", email="bob@ourco.example")
+        Partner = cls.env["res.partner"]
+        cls.company = Partner.create({"name": "Acme Corp", "is_company": True,
+                                      "email": "info@acme.example"})
+        cls.joe = Partner.create({"name": "Joe Customer", "email": "Joe@Acme.example",
+                                  "parent_id": cls.company.id})
+        cls.ann = Partner.create({"name": "Ann Customer", "email": "ann@acme.example",
+                                  "parent_id": cls.company.id})
+
+    def make_mailbox(self, user, protocol="imap", **vals):
+        """A Dovecot user and a crm.mailbox for ``user`` (created as that user)."""
+        login, password = self.dovecot.new_user("cmc")
+        port = self.dovecot.imap_port if protocol == "imap" else self.dovecot.pop3_port
+        mailbox = self.env["crm.mailbox"].with_user(user).create({
+            "protocol": protocol,
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "login": login,
+            "password": password,
+            "state": "connected",
+            **vals,
+        })
+        return mailbox, login, password
+
+    def append(self, login, password, folder, raws, flags=()):
+        self.dovecot.append_messages(login, password, folder, list(raws), flags=flags)
+
+    def imap(self, login, password):
+        return self.dovecot.imap_client(login, password)
+
+    def emails_of(self, user, partner):
+        return self.env["crm.email"].with_user(user).search(partner._crm_email_domain())

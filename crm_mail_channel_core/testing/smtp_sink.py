@@ -1,0 +1,347 @@
+"""An SMTP server on loopback that accepts every message and keeps it for inspection.
+
+In-process: ``SmtpSink().start()`` runs an aiosmtpd ``Controller`` in a thread; ``messages``
+lists dicts ``{mail_from, rcpt_tos, raw, auth_user, peer, received_at}`` where ``raw`` is the
+bytes exactly as received (CRLF line ends, dot-stuffing undone). Any AUTH PLAIN/LOGIN login is
+accepted without TLS, so code that logs in to its SMTP server (Odoo's ir.mail_server) works.
+
+Across processes (Odoo tests talking to a sink that ``scripts/services.py`` started): give a
+``spool_dir``; each message is written there as ``<id>.eml`` (raw bytes) plus ``<id>.json``
+(envelope), and ``read_spool(spool_dir)`` / ``messages`` read them back. The module also serves
+on its own until SIGTERM::
+
+    python3 -m crm_mail_channel_core.testing.smtp_sink --port 2525 --spool /tmp/spool
+
+which is what ``SmtpSink(spool_dir=...).start(background=True)`` launches (in its own session,
+so it outlives the caller). ``info()`` / ``SmtpSink.attach(info)`` and ``ensure_smtp_sink()``
+share one sink through the JSON file named by ``$CMC_SERVICES_FILE`` (key ``"smtp"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+if TYPE_CHECKING:  # typing.Self exists from Python 3.11; Odoo 18 also runs on 3.10
+    from typing import Self
+
+HOST = "127.0.0.1"
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_spool(spool_dir: str | os.PathLike, message: dict[str, Any]) -> Path:
+    """Store one message: the envelope first, then the .eml whose presence marks it complete."""
+    spool = Path(spool_dir)
+    spool.mkdir(parents=True, exist_ok=True)
+    stem = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    envelope = {key: value for key, value in message.items() if key != "raw"}
+    _write_atomic(spool / f"{stem}.json", json.dumps(envelope).encode())
+    _write_atomic(spool / f"{stem}.eml", message["raw"])
+    return spool / f"{stem}.eml"
+
+
+def read_spool(spool_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Messages in a spool folder, oldest first, as the dicts ``SmtpSink.messages`` gives."""
+    spool = Path(spool_dir)
+    if not spool.is_dir():
+        return []
+    messages = []
+    for eml in sorted(spool.glob("*.eml")):
+        try:
+            envelope = json.loads(eml.with_suffix(".json").read_text())
+            raw = eml.read_bytes()
+        except (OSError, ValueError):
+            continue  # removed by clear() while we read
+        messages.append({**envelope, "raw": raw, "path": str(eml)})
+    return messages
+
+
+def _not_login_data_notice(record: logging.LogRecord) -> bool:
+    # aiosmtpd 1.4 logs this itself on every successful AUTH; it is not about our code.
+    return "login_data is deprecated" not in record.getMessage()
+
+
+logging.getLogger("mail.log").addFilter(_not_login_data_notice)
+
+
+def _accept_any_login(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    login = auth_data.login if isinstance(auth_data, LoginPassword) else auth_data
+    if isinstance(login, bytes):
+        login = login.decode("utf-8", "replace")
+    return AuthResult(success=True, auth_data=login)
+
+
+class _Handler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        auth = session.auth_data
+        if isinstance(auth, bytes):
+            auth = auth.decode("utf-8", "replace")
+        self.sink._record(
+            {
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": list(envelope.rcpt_tos),
+                "raw": envelope.original_content or b"",
+                "auth_user": auth if isinstance(auth, str) else None,
+                "peer": list(session.peer) if session.peer else None,
+                "received_at": time.time(),
+            }
+        )
+        return "250 Message accepted"
+
+
+class SmtpSink:
+    """Accepts all mail on 127.0.0.1:``port`` (a free one when 0)."""
+
+    host = HOST
+
+    def __init__(self, port: int = 0, spool_dir: str | os.PathLike | None = None) -> None:
+        self.port = port
+        self.spool_dir = Path(spool_dir) if spool_dir else None
+        self.managed = True  # False when attached to a sink another process started
+        self.pid: int | None = None  # of the background process, when there is one
+        self._owns_spool = False
+        self._controller: Controller | None = None
+        self._process: subprocess.Popen | None = None
+        self._messages: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self, background: bool = False) -> SmtpSink:
+        """Serve in a thread, or with ``background`` in a detached process (spool required)."""
+        if not self.port:
+            self.port = _free_port()
+        if background:
+            return self._start_process()
+        self._controller = Controller(
+            _Handler(self),
+            hostname=self.host,
+            port=self.port,
+            authenticator=_accept_any_login,
+            auth_require_tls=False,
+            auth_required=False,
+        )
+        self._controller.start()
+        atexit.register(self.stop)
+        return self
+
+    def _start_process(self) -> SmtpSink:
+        if self.spool_dir is None:
+            self.spool_dir = Path(tempfile.mkdtemp(prefix="cmc-smtp-spool-"))
+            self._owns_spool = True
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(_PACKAGE_ROOT), env.get("PYTHONPATH")])
+        )
+        log = open(self.spool_dir.parent / f"smtp-sink-{self.port}.log", "ab")  # noqa: SIM115
+        with log:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "crm_mail_channel_core.testing.smtp_sink",
+                    "--port",
+                    str(self.port),
+                    "--spool",
+                    str(self.spool_dir),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+        self.pid = self._process.pid
+        deadline = time.monotonic() + 10
+        while not _port_open(self.port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the SMTP sink did not start; see {log.name}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (the thread, or the background process even if another started it)."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+        if self.pid and _pid_alive(self.pid):
+            os.kill(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while _pid_alive(self.pid) and time.monotonic() < deadline:
+                if self._process is not None:
+                    self._process.poll()  # reap our own child
+                time.sleep(0.02)
+        if self._process is not None:
+            self._process.poll()
+            self._process = None
+
+    def cleanup(self) -> None:
+        """Stop and remove a spool folder we created (no-op when attached)."""
+        if self.managed:
+            self.stop()
+            if self._owns_spool and self.spool_dir:
+                shutil.rmtree(self.spool_dir, ignore_errors=True)
+
+    def is_running(self) -> bool:
+        if self._controller is not None:
+            return True
+        return bool(self.pid and _pid_alive(self.pid)) and _port_open(self.port)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    # ---- messages ------------------------------------------------------------------------
+    def _record(self, message: dict[str, Any]) -> None:
+        if self.spool_dir is not None:
+            write_spool(self.spool_dir, message)
+        with self._cond:
+            self._messages.append(message)
+            self._cond.notify_all()
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Messages received so far, oldest first (from the spool when there is one)."""
+        if self.spool_dir is not None:
+            return read_spool(self.spool_dir)
+        with self._cond:
+            return list(self._messages)
+
+    def clear(self) -> None:
+        with self._cond:
+            self._messages.clear()
+        if self.spool_dir is not None and self.spool_dir.is_dir():
+            for path in self.spool_dir.iterdir():
+                if path.suffix in (".eml", ".json"):
+                    path.unlink(missing_ok=True)
+
+    def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Block until at least ``count`` messages arrived; TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            messages = self.messages
+            if len(messages) >= count:
+                return messages
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"expected {count} message(s) at the SMTP sink, got {len(messages)}"
+                )
+            with self._cond:
+                self._cond.wait(min(remaining, 0.05))
+
+    # ---- sharing between processes ---------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """What ``scripts/services.py`` stores under ``"smtp"`` in the services JSON."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "spool_dir": str(self.spool_dir) if self.spool_dir else None,
+            "pid": self.pid,
+        }
+
+    @classmethod
+    def attach(cls, info: dict[str, Any]) -> SmtpSink:
+        """Use a sink started elsewhere; messages come from its spool folder."""
+        sink = cls(int(info["port"]), info.get("spool_dir"))
+        sink.pid = info.get("pid")
+        sink.managed = False
+        return sink
+
+
+_SINGLETON: SmtpSink | None = None
+_SINGLETON_LOCK = threading.Lock()
+
+
+def ensure_smtp_sink() -> SmtpSink:
+    """Process-wide sink: reuse the one in ``$CMC_SERVICES_FILE`` or start our own."""
+    global _SINGLETON
+    with _SINGLETON_LOCK:
+        if _SINGLETON is not None and _SINGLETON.is_running():
+            return _SINGLETON
+        services_file = os.environ.get("CMC_SERVICES_FILE")
+        if services_file and Path(services_file).is_file():
+            info = json.loads(Path(services_file).read_text()).get("smtp")
+            if info and info.get("spool_dir"):
+                sink = SmtpSink.attach(info)
+                if _port_open(sink.port):
+                    _SINGLETON = sink
+                    return sink
+        _SINGLETON = SmtpSink().start()
+        return _SINGLETON
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT, spooling every message."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--spool", required=True, help="folder receiving <id>.eml/<id>.json")
+    args = parser.parse_args(argv)
+    sink = SmtpSink(args.port, args.spool)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sink.start()
+    print(json.dumps(sink.info()), flush=True)
+    while not stop.wait(0.5):
+        pass
+    sink.stop()
+    return 0
+
+
+__all__ = ["SmtpSink", "ensure_smtp_sink", "main", "read_spool", "write_spool"]
+
+if __name__ == "__main__":
+    sys.exit(main())
