@@ -43,7 +43,7 @@ class CrmEmail(models.Model):
     )
     preview = fields.Char(
         readonly=True, compute="_compute_content", inverse="_inverse_content",
-        compute_sudo=False,
+        search="_search_preview", compute_sudo=False,
     )
     attachment_ids = fields.Many2many(
         "ir.attachment", string="Attachments", readonly=True, compute="_compute_content",
@@ -51,7 +51,7 @@ class CrmEmail(models.Model):
     )
     has_attachments = fields.Boolean(
         readonly=True, compute="_compute_content", inverse="_inverse_content",
-        compute_sudo=False,
+        search="_search_has_attachments", compute_sudo=False,
     )
     in_reply_to = fields.Char(readonly=True)
     references = fields.Text(readonly=True)
@@ -421,6 +421,13 @@ class CrmEmail(models.Model):
 
     def _search_body_html(self, operator, value):
         return [("content_ids", "any", [("part", "=", "body"), ("body_html", operator, value)])]
+
+    def _search_preview(self, operator, value):
+        return [("content_ids", "any", [("part", "=", "body"), ("preview", operator, value)])]
+
+    def _search_has_attachments(self, operator, value):
+        return [("content_ids", "any", [("part", "=", "body"),
+                                        ("has_attachments", operator, value)])]
 
     @api.depends_context("uid")
     @api.depends("subject", "email_from")

@@ -7,4 +7,9 @@ from . import (
 )
 from . import test_dkim_signing, test_mail_domain  # email domain authentication (issue 5)
 from . import test_sharing  # email sharing (issue 3)
-from . import test_deal_linking, test_relink_wizard, test_send_from_crm  # deals and sending (issue 4)
+from . import (  # deals and sending (issue 4)
+    test_deal_linking,
+    test_deal_tour,
+    test_relink_wizard,
+    test_send_from_crm,
+)

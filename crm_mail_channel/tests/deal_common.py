@@ -52,7 +52,7 @@ class DealCommon(MailboxCommon):
 
     def set_single_open_deal(self, value):
         self.env["ir.config_parameter"].sudo().set_param(
-            "crm_mail_channel.link_single_open_deal", value and "True" or False
+            "crm_mail_channel.link_single_open_deal", "True" if value else False
         )
 
     def make_email(self, partners, owner=None, lead=False, reason=False, message_id=None,

@@ -28,11 +28,16 @@ MAIL_GID = 65534
 
 SPECIAL_FOLDERS = {
     "Sent": "\\Sent",
+    # A localised name (Outlook in German) so tests can prove SPECIAL-USE wins over names.
+    "Gesendete Objekte": "\\Sent",
     "Drafts": "\\Drafts",
     "Trash": "\\Trash",
     "Junk": "\\Junk",
     "Archive": "\\Archive",
 }
+
+
+DEFAULT_FOLDERS = ("Sent", "Drafts", "Trash", "Junk", "Archive")
 
 
 def _free_port() -> int:
@@ -142,11 +147,8 @@ class DovecotServer:
     def stop(self) -> None:
         """Stop the daemon (waits until the master process is gone)."""
         pid = self._master_pid()
-        subprocess.run(
-            [DOVEADM_BIN, "-c", str(self.config_path), "stop"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            timeout=30,
-        )
+        if pid and _pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         while pid and _pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -206,7 +208,8 @@ class DovecotServer:
 
     def _write_config(self) -> None:
         mailboxes = "\n".join(
-            f"  mailbox {name} {{\n    special_use = {use}\n    auto = subscribe\n  }}"
+            # auto = no: a user gets only the folders add_user() created for them.
+            f'  mailbox "{name}" {{\n    special_use = {use}\n    auto = no\n  }}'
             for name, use in SPECIAL_FOLDERS.items()
         )
         users = ""
@@ -279,13 +282,28 @@ service anvil {{
         self.config_path.write_text(conf)
 
     # ---- users and mail --------------------------------------------------------------------
-    def add_user(self, login: str, password: str) -> None:
-        """Add (or replace) a mail user; Dovecot re-reads the passwd-file on change."""
+    def add_user(
+        self, login: str, password: str, folders: Iterable[str] = DEFAULT_FOLDERS
+    ) -> None:
+        """Add (or replace) a mail user; Dovecot re-reads the passwd-file on change.
+
+        ``folders`` are created empty (Maildir++ layout); names listed in SPECIAL_FOLDERS get
+        their SPECIAL-USE flag from the server config.
+        """
         if ":" in login or ":" in password or "\n" in login + password:
             raise ValueError("login and password must not contain ':' or newlines")
         home = self.mail_root / login
-        home.mkdir(parents=True, exist_ok=True)
-        os.chown(home, self.mail_uid, self.mail_gid) if os.geteuid() == 0 else None
+        maildir = home / "Maildir"
+        dirs = [home, maildir] + [maildir / sub for sub in ("cur", "new", "tmp")]
+        for folder in folders:
+            if not folder.isascii() or "/" in folder:
+                raise ValueError("only plain ASCII top-level folder names are supported here")
+            box = maildir / f".{folder}"
+            dirs += [box] + [box / sub for sub in ("cur", "new", "tmp")]
+        for path in dirs:
+            path.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                os.chown(path, self.mail_uid, self.mail_gid)
         line = f"{login}:{{PLAIN}}{password}:{self.mail_uid}:{self.mail_gid}::{home}\n"
         with self._lock:
             lines = [

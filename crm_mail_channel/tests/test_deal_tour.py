@@ -1,0 +1,52 @@
+"""Browser tour in Chromium: open a deal, see its emails, relink one, send one (issue 4)."""
+
+import json
+import time
+
+from odoo.tests import HttpCase, tagged
+
+from crm_mail_channel_core.testing.smtp_sink import ensure_smtp_sink
+
+from .deal_common import DealCommon
+from .test_send_from_crm import really_send
+
+
+@tagged("post_install", "-at_install", "crm_mail_channel")
+class TestDealTour(HttpCase, DealCommon):
+    def test_deal_tour(self):
+        sink = ensure_smtp_sink()
+        self.env["ir.mail_server"].search([]).write({"active": False})
+        self.env["ir.mail_server"].create({
+            "name": "Loopback sink", "smtp_host": sink.host, "smtp_port": sink.port,
+            "smtp_encryption": "none", "sequence": 1,
+        })
+        misfiled = self.make_email(self.joe, lead=self.deal_1, reason="manual",
+                                   subject="Support renewal question")
+        self.make_email(self.joe, lead=self.deal_1, reason="manual", subject="Licence count")
+        body = "Renewal terms from the tour"
+        details = {
+            "deal": self.deal_1.name, "target": self.deal_2.name,
+            "subject": "Support renewal question", "contact": self.joe.name, "body": body,
+        }
+        code = (
+            f"sessionStorage.setItem('cmc_deal_tour', {json.dumps(json.dumps(details))});"
+            "odoo.startTour('crm_mail_channel_deal_tour', "
+            "{stepDelay: 0, keepWatchBrowser: false, debug: false})"
+        )
+        url = f"/odoo/crm/{self.deal_1.id}"
+        with really_send():
+            self.start_tour(url, "crm_mail_channel_deal_tour", login=self.user_a.login,
+                            code=code)
+        self.assertEqual((misfiled.lead_id, misfiled.link_reason), (self.deal_2, "manual"))
+        sent = self.env["crm.email"].sudo().search(
+            [("sent_from_crm", "=", True), ("lead_id", "=", self.deal_2.id)]
+        )
+        self.assertEqual(len(sent), 1)
+        self.assertEqual(sent.partner_ids, self.joe)
+        self.assertIn(body, sent.body_html)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(
+            sent.message_id.encode() in m["raw"] for m in sink.messages
+        ):
+            time.sleep(0.05)
+        self.assertTrue(any(sent.message_id.encode() in m["raw"] for m in sink.messages))
