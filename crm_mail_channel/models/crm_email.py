@@ -302,7 +302,12 @@ class CrmEmail(models.Model):
         if not self._crm_is_sent_as_email(message):
             return self.browse()
         message_sudo = message.sudo()
-        partners = message_sudo.partner_ids
+        # Contacts only: colleagues mentioned or copied are not what the email is about.
+        partners = message_sudo.partner_ids.filtered(
+            lambda p: not p.user_ids.filtered(lambda u: not u.share)
+        )
+        if not partners:
+            return self.browse()
         in_reply_to = references = False
         reply_id = self.env.context.get("crm_mail_channel_reply_email_id")
         if reply_id:
@@ -488,9 +493,9 @@ class CrmEmail(models.Model):
         is_admin = user._is_admin()
         level = self.env["crm.email.content"]._audience_parts()
         level_text = {
-            ("subject", "body"): _("Colleagues see everything."),
-            ("subject",): _("Colleagues see the subject and participants, not the body."),
-            (): _("Colleagues see only participants and date."),
+            ("subject", "body"): self.env._("Colleagues see everything."),
+            ("subject",): self.env._("Colleagues see the subject and participants, not the body."),
+            (): self.env._("Colleagues see only participants and date."),
         }[tuple(level)]
         for email in self:
             sudo_email = email.sudo()
@@ -498,16 +503,17 @@ class CrmEmail(models.Model):
             if not (is_admin or user in presences.user_id):
                 email.sharing_explanation = False
                 continue
-            lines = [
-                _("%(owner)s: owner, sees everything.", owner=owner.name)
-                for owner in presences.user_id
-            ]
+            lines = []
+            for owner in presences.user_id:
+                lines.append(self.env._("%(owner)s: owner, sees everything.", owner=owner.name))
             if sudo_email.lead_id:
-                record = _("who can open the deal %(deal)s", deal=sudo_email.lead_id.name)
+                record = self.env._("who can open the deal %(deal)s", deal=sudo_email.lead_id.name)
             else:
-                record = _("who can open one of its contacts")
+                record = self.env._("who can open one of its contacts")
             if sudo_email.sent_from_crm:
-                lines.append(_("Sent from CRM: shared with everyone %(record)s.", record=record))
+                lines.append(self.env._(
+                    "Sent from CRM: shared with everyone %(record)s.", record=record,
+                ))
             done = set()
             for presence in presences:
                 owner = presence.user_id
@@ -516,20 +522,22 @@ class CrmEmail(models.Model):
                 done.add(owner.id)
                 reason = presence._sharing_reason()
                 if not presence.is_shared:
-                    lines.append(_("Not shared by %(owner)s: %(reason)s.", owner=owner.name,
-                                   reason=reason))
+                    lines.append(self.env._("Not shared by %(owner)s: %(reason)s.",
+                                            owner=owner.name, reason=reason))
                     continue
                 if owner.email_audience_everyone:
-                    audience = _("everyone %(record)s", record=record)
+                    audience = self.env._("everyone %(record)s", record=record)
                 else:
-                    names = owner.email_audience_user_ids.mapped("name") + [
-                        _("group %s", group.full_name) for group in owner.email_audience_group_ids
-                    ]
-                    audience = _("%(names)s, %(record)s", names=", ".join(names), record=record)
-                lines.append(_("Shared by %(owner)s (%(reason)s) with %(audience)s.",
+                    names = owner.email_audience_user_ids.mapped("name")
+                    for group in owner.email_audience_group_ids:
+                        names.append(self.env._("group %s", group.full_name))
+                    audience = self.env._(
+                        "%(names)s, %(record)s", names=", ".join(names), record=record,
+                    )
+                lines.append(self.env._("Shared by %(owner)s (%(reason)s) with %(audience)s.",
                                owner=owner.name, reason=reason, audience=audience))
                 if owner.email_superior_ids:
-                    lines.append(_("Managers of %(owner)s: %(names)s (%(record)s).",
+                    lines.append(self.env._("Managers of %(owner)s: %(names)s (%(record)s).",
                                    owner=owner.name,
                                    names=", ".join(owner.email_superior_ids.mapped("name")),
                                    record=record))

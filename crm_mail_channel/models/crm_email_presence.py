@@ -1,6 +1,6 @@
-from crm_mail_channel_core import sharing_domains
-
 from odoo import _, api, fields, models
+
+from crm_mail_channel_core import sharing_domains
 
 
 class CrmEmailPresence(models.Model):
@@ -110,7 +110,7 @@ class CrmEmailPresence(models.Model):
     def create(self, vals_list):
         presences = super().create(vals_list)
         inherit = self.browse([
-            presence.id for presence, vals in zip(presences, vals_list)
+            presence.id for presence, vals in zip(presences, vals_list, strict=False)
             if not vals.get("share_override")
         ])
         inherit._inherit_thread_override()
@@ -143,5 +143,7 @@ class CrmEmailPresence(models.Model):
         """Re-apply the excluded domains to already-synced mail (all owners or ``users``)."""
         domain = [("user_id", "in", users.ids)] if users else []
         presences = self.sudo().search(domain)
+        # Recomputed values do not mark their dependents: queue is_shared too.
         self.env.add_to_compute(self._fields["is_excluded"], presences)
+        self.env.add_to_compute(self._fields["is_shared"], presences)
         presences.flush_recordset(["is_excluded", "is_shared"])

@@ -237,10 +237,10 @@ class CrmMailDomain(models.Model):
         for domain in self:
             if domain.state != "code_pending":
                 raise UserError(_("%s is already verified.", domain.name))
-            if vcode.is_locked(domain.code_locked_until, now):
+            if vcode.is_locked(domain.code_locked_until or None, now):
                 raise UserError(domain._locked_message(now))
-            if not vcode.can_resend(domain.code_sent_date, now, policy):
-                wait = vcode.resend_wait(domain.code_sent_date, now, policy)
+            if not vcode.can_resend(domain.code_sent_date or None, now, policy):
+                wait = vcode.resend_wait(domain.code_sent_date or None, now, policy)
                 raise UserError(
                     _(
                         "A code was sent less than a minute ago. You can ask for a new one in "
@@ -319,7 +319,7 @@ class CrmMailDomain(models.Model):
         now = fields.Datetime.now()
         if self.state != "code_pending":
             return False, _("%s is already verified.", self.name)
-        if vcode.is_locked(self.code_locked_until, now):
+        if vcode.is_locked(self.code_locked_until or None, now):
             return False, self._locked_message(now)
         stored = self.env["crm.mail.secret"]._get_secret(self, SECRET_CODE)
         if not stored or not self.code_sent_date:
@@ -361,6 +361,7 @@ class CrmMailDomain(models.Model):
         values = (attempts, locked_until)
 
         def persist():
+            _logger.warning("H6DEBUG persist %s", values)
             try:
                 with registry.cursor() as cr:
                     cr.execute(
@@ -368,6 +369,7 @@ class CrmMailDomain(models.Model):
                         " WHERE id = %s",
                         (*values, domain_id),
                     )
+                    _logger.warning("H6DEBUG rowcount %s %s", cr.rowcount, type(cr))
             except Exception:
                 _logger.exception("Could not record a wrong verification code")
 

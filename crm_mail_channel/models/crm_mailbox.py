@@ -110,6 +110,8 @@ class CrmMailbox(models.Model):
         for mailbox in self:
             if mailbox.password:
                 secrets._set_secret(mailbox, "password", mailbox.password)
+        # Never keep the clear value in the cache: any later read computes False again.
+        self.invalidate_recordset(["password", "has_password"], flush=False)
 
     def _compute_quarantine_count(self):
         counts = dict(
@@ -224,7 +226,18 @@ class CrmMailbox(models.Model):
             ))
         report = self._sync()
         if self.state == "error":
-            raise UserError(self.last_error)
+            # Not a UserError: that would roll back the error state and what was imported.
+            return {
+                "type": "ir.actions.client",
+                "tag": "display_notification",
+                "params": {
+                    "title": _("Sync stopped"),
+                    "message": self.last_error,
+                    "type": "danger",
+                    "sticky": True,
+                    "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+                },
+            }
         if report and report.backlog:
             message = _("%(n)s emails imported, %(b)s more to come at the next sync.",
                         n=self.last_imported, b=report.backlog)
@@ -245,7 +258,7 @@ class CrmMailbox(models.Model):
 
     def _sync_options(self, max_seconds=None):
         self.ensure_one()
-        since = fields.Datetime.now() - timedelta(days=max(self.sync_window_days, 1))
+        since = fields.Date.today() - timedelta(days=max(self.sync_window_days, 1))
         return sync.SyncOptions(
             since=since,
             max_message_size=max(self.max_message_size_mb, 1) * 1024 * 1024,
@@ -274,6 +287,7 @@ class CrmMailbox(models.Model):
                     store.rescan(session, options)
                     report = sync.run_imap_sync(session, store, options)
         except errors.MailChannelError as exc:
+            _logger.warning("Sync of mailbox %s stopped: %s", self.id, exc)
             mailbox.write({"state": "error", "last_error": exc.user_message,
                            "last_imported": store.imported})
             return report

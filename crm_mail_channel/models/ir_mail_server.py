@@ -114,18 +114,21 @@ class IrMailServer(models.Model):
             mail_server_id=mail_server_id,
         )
         wire = []
-        original_sendmail = session.sendmail
+        # Odoo's SMTPConnection wraps the smtplib object; send_message() calls its sendmail()
+        # with the flattened bytes, which is where we listen.
+        smtp = getattr(session, "__obj__", session)
+        original_sendmail = smtp.sendmail
 
         def sendmail(from_addr, to_addrs, msg, *args, **kw):
             result = original_sendmail(from_addr, to_addrs, msg, *args, **kw)
             wire.append(msg.encode("utf-8") if isinstance(msg, str) else bytes(msg))
             return result
 
-        session.sendmail = sendmail
+        smtp.sendmail = sendmail
         try:
             result = super().send_email(message, smtp_session=session, **kwargs)
         finally:
-            del session.sendmail  # back to the class method
+            vars(smtp).pop("sendmail", None)  # back to the class method
             if not smtp_session:
                 try:
                     session.quit()

@@ -145,8 +145,9 @@ class MailboxStore:
     # ---------------------------------------------------------------- storing messages
     def store_batch(self, folder, messages, failures, new_state):
         folder = self._folder(folder)
+        items = [(fetched.uid, None, fetched.flags, parsed) for fetched, parsed in messages]
         with self.cr.savepoint():
-            self._import(folder, messages, failures)
+            self._import(folder, items, failures)
             self._save_state(folder, new_state)
 
     # POP3: INBOX only, keyed by UIDL.
@@ -164,38 +165,51 @@ class MailboxStore:
 
     def store_batch_pop3(self, messages, failures):
         folder = self._folder("INBOX", role="inbox")
+        items = [(None, uidl, (), parsed) for uidl, _size, parsed in messages]
         with self.cr.savepoint():
-            self._import(folder, messages, failures, pop=True)
+            self._import(folder, items, failures, pop=True)
 
-    def _key(self, fetched, pop):
-        if pop:
-            return None, str(getattr(fetched, "uidl", None) or getattr(fetched, "uid", ""))
-        return int(fetched.uid), None
+    def skip_uidls(self, uidls):
+        """POP3 messages older than the first sync window: remember them, import nothing."""
+        folder = self._folder("INBOX", role="inbox")
+        self.cr.execute(SQL(
+            """INSERT INTO crm_mailbox_unmatched (mailbox_id, folder_id, pop_uidl, address, rescan)
+               SELECT %s, %s, l, '-', false FROM unnest(%s::varchar[]) AS t(l)""",
+            self.mailbox.id, folder.id, list(uidls),
+        ))
+
+    @staticmethod
+    def _key(item, pop):
+        """(uid, uidl) of an item (uid, uidl, flags, parsed)."""
+        return (None, str(item[1])) if pop else (int(item[0]), None)
 
     def _import(self, folder, messages, failures, pop=False):
-        """Persist one batch: emails, presences, unmatched addresses, quarantine."""
+        """Persist one batch: emails, presences, unmatched addresses, quarantine.
+
+        ``messages`` are ``(uid, uidl, flags, parsed)``; ``failures`` ``(uid or uidl, reason)``.
+        """
         mailbox = self.mailbox
         self.env.flush_all()
         # 1. Which addresses are customers' (one query for the whole batch).
         addresses = set()
         participants = []
-        for _fetched, parsed in messages:
+        for *_key, parsed in messages:
             found = _participants(parsed)
             participants.append(found)
             addresses.update(found)
         partners_by_address = self._partners_by_address(addresses)
 
         matched, unmatched = [], []
-        for (fetched, parsed), found in zip(messages, participants, strict=True):
+        for item, found in zip(messages, participants, strict=True):
             partner_ids = sorted({
                 pid for addr in found for pid in partners_by_address.get(addr, ())
             })
             if partner_ids:
-                matched.append((fetched, parsed, partner_ids))
+                matched.append((item, partner_ids))
             else:
-                unmatched.append((fetched, found))
+                unmatched.append((item, found))
 
-        keys = [self._key(fetched, pop) for fetched, _parsed in messages]
+        keys = [self._key(item, pop) for item in messages]
         keys += [(None, str(uid)) if pop else (int(uid), None) for uid, _reason in failures]
         uids = [k[0] for k in keys if k[0] is not None]
         uidls = [k[1] for k in keys if k[1] is not None]
@@ -211,8 +225,8 @@ class MailboxStore:
             self._store_matched(folder, matched, pop)
         # 4. Address index of the messages no contact matched (no content kept).
         rows = [
-            (*self._key(fetched, pop), addr)
-            for fetched, found in unmatched for addr in (found or ["?"])
+            (*self._key(item, pop), addr)
+            for item, found in unmatched for addr in (found or ["?"])
         ]
         if rows:
             self.cr.execute(SQL(
@@ -225,7 +239,7 @@ class MailboxStore:
             ))
         # 5. Quarantine: new failures in, handled messages out.
         self._quarantine(folder, failures, pop)
-        handled = [self._key(fetched, pop) for fetched, _parsed in messages]
+        handled = [self._key(item, pop) for item in messages]
         if handled:
             self.cr.execute(SQL(
                 """UPDATE crm_mailbox_quarantine SET state = 'done'
@@ -276,14 +290,15 @@ class MailboxStore:
 
     def _store_matched(self, folder, matched, pop):
         Email = self.env["crm.email"]
-        message_ids = list({parsed.message_id for _f, parsed, _p in matched})
+        message_ids = list({item[3].message_id for item, _p in matched})
         self.cr.execute(SQL(
             "SELECT message_id, id FROM crm_email WHERE message_id = ANY(%s)", message_ids,
         ))
         email_ids = dict(self.cr.fetchall())
         existing_links = []
         to_create = {}
-        for _fetched, parsed, partner_ids in matched:
+        for item, partner_ids in matched:
+            parsed = item[3]
             if parsed.message_id in email_ids:
                 existing_links += [(email_ids[parsed.message_id], pid) for pid in partner_ids]
             elif parsed.message_id not in to_create:
@@ -294,7 +309,8 @@ class MailboxStore:
                 for parsed, partner_ids in to_create.values()
             ])
             attachment_vals = []
-            for new_email, (parsed, _partner_ids) in zip(new_emails, to_create.values(), strict=True):
+            pairs = zip(new_emails, to_create.values(), strict=True)
+            for new_email, (parsed, _partner_ids) in pairs:
                 email_ids[parsed.message_id] = new_email.id
                 attachment_vals += [
                     {
@@ -324,9 +340,9 @@ class MailboxStore:
             )._crm_sharing_partners_changed()
         # Presences: one per mailbox folder and email.
         wanted = {}
-        for fetched, parsed, _p in matched:
-            uid, uidl = self._key(fetched, pop)
-            wanted[email_ids[parsed.message_id]] = (uid, uidl, _is_seen(fetched.flags))
+        for item, _p in matched:
+            uid, uidl = self._key(item, pop)
+            wanted[email_ids[item[3].message_id]] = (uid, uidl, _is_seen(item[2]))
         self.cr.execute(SQL(
             """SELECT email_id, id, uid FROM crm_email_presence
                WHERE mailbox_id = %s AND folder_id = %s AND email_id = ANY(%s)""",
@@ -392,19 +408,21 @@ class MailboxStore:
         """
         if not uids:
             return set()
-        max_size = getattr(options, "max_message_size", None)
+        max_size = options.max_message_size if options else None
         messages, failures = [], []
-        fetched_list = session.fetch_messages(folder.name, sorted(uids))
+        fetched_list = session.fetch_messages(folder.name, sorted(uids), max_size)
         for fetched in fetched_list:
+            if fetched.raw is None:
+                failures.append((fetched.uid, f"message too large ({fetched.size} bytes, "
+                                              f"limit {max_size} bytes)"))
+                continue
             try:
-                raw = fetched.raw
-                if max_size and len(raw) > max_size:
-                    raise errors.MessageTooLarge(
-                        f"The message is larger than {max_size // (1024 * 1024)} MB."
-                    )
-                messages.append((fetched, mime.parse_message(raw)))
+                parsed = mime.parse_message(
+                    fetched.raw, max_attachment_size=options and options.max_attachment_size
+                )
+                messages.append((fetched.uid, None, fetched.flags, parsed))
             except errors.MailChannelError as exc:
-                failures.append((fetched.uid, exc.user_message))
+                failures.append((fetched.uid, exc.detail or exc.user_message))
             except Exception as exc:
                 _logger.info("Message %s of %s unreadable: %s", fetched.uid, folder.name, exc)
                 failures.append((fetched.uid, f"The message could not be read: {exc}"))

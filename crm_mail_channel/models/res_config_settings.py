@@ -1,7 +1,7 @@
-from crm_mail_channel_core import sharing_domains
-
 from odoo import api, fields, models
 from odoo.tools import SQL
+
+from crm_mail_channel_core import sharing_domains
 
 
 class ResConfigSettings(models.TransientModel):

@@ -14,6 +14,7 @@ class ResPartner(models.Model):
             self.is_company
         ) else [("partner_ids", "in", self.ids)]
 
+    @api.depends_context("uid")  # sharing (issue 3): per-user value
     def _compute_crm_email_count(self):
         emails = self.env["crm.email"]
         for partner in self:
@@ -26,6 +27,7 @@ class ResPartner(models.Model):
         "crm.email", string="Synced emails", compute="_compute_crm_email_ids",
     )
 
+    @api.depends_context("uid")  # sharing (issue 3): per-user value
     def _compute_crm_email_ids(self):
         emails = self.env["crm.email"]
         for partner in self:

@@ -2,7 +2,6 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
-
 SHARING_MODES = [
     ("private", "Private"),
     ("public", "Public"),
@@ -30,7 +29,7 @@ class ResUsers(models.Model):
         "only for the contacts you choose.",
     )
     email_sharing_mode_admin = fields.Selection(
-        [("user", "User's choice")] + SHARING_MODES, "Sharing set by administrator",
+        [("user", "User's choice"), *SHARING_MODES], "Sharing set by administrator",
         default="user", required=True,
         help="An administrator's choice overrides the user's own.",
     )

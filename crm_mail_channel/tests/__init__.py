@@ -13,3 +13,4 @@ from . import (  # deals and sending (issue 4)
     test_relink_wizard,
     test_send_from_crm,
 )
+from . import test_sharing_http, test_sharing_property  # email sharing (issue 3)

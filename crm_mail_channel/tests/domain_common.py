@@ -50,7 +50,7 @@ class MailDomainCase(TransactionCase):
         cls.admin = new_test_user(
             cls.env,
             login="h6_domain_admin",
-            groups="base.group_user,base.group_system",
+            groups="base.group_user,base.group_system,sales_team.group_sale_manager",
             email="it-admin@admins.customer.test",
         )
         cls.salesman = new_test_user(

@@ -11,10 +11,11 @@ SALESMAN = "sales_team.group_sale_salesman"
 ALL_LEADS = "sales_team.group_sale_salesman_all_leads"
 
 
-class SharingCommon(TransactionCase):
+class SharingMixin:
+    """Owner, peer in audience, peer outside, manager, manager's manager, salesman."""
+
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
+    def _setup_sharing_org(cls):
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
         params = cls.env["ir.config_parameter"].sudo()
         params.set_param("crm_mail_channel.excluded_domains", "ourco.test")
@@ -26,7 +27,7 @@ class SharingCommon(TransactionCase):
                 email=f"{login}@ourco.test", groups=groups,
             )
 
-        base = "base.group_user,"
+        base = "base.group_user,base.group_allow_export,"
         cls.owner = user("owner", base + ALL_LEADS)
         cls.peer_in = user("peer_in", base + ALL_LEADS)
         cls.peer_out = user("peer_out", base + ALL_LEADS)
@@ -100,3 +101,10 @@ class SharingCommon(TransactionCase):
             "crm_mail_channel.email_visibility_level", level
         )
         self.env.invalidate_all()
+
+
+class SharingCommon(SharingMixin, TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_sharing_org()

@@ -80,7 +80,7 @@ class TestDkimSigning(MailDomainCase):
             "Direct — non-ASCII subject é",
             "<p>Hello é</p>",
             subtype="html",
-            bcc=["hidden@shop.customer.test"],
+            email_bcc=["hidden@shop.customer.test"],
         )
         with self.really_send():
             IrMailServer.send_email(message, mail_server_id=self.mail_server.id)

@@ -2,9 +2,10 @@ from datetime import timedelta
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import Form, tagged
+from odoo.tests import Form, HttpCase, JsonRpcException, new_test_user, tagged
 
 from crm_mail_channel_core import dkim_sign
+from crm_mail_channel_core import verification_code as vcode
 from crm_mail_channel_core.testing.knot import blackhole_nameserver
 
 from .domain_common import SPF_INCLUDE, MailDomainCase
@@ -172,7 +173,10 @@ class TestMailDomainChecks(MailDomainCase):
         # the suggestion merges the two records into one
         self.knot.set_txt(name, ["v=spf1 ip4:192.0.2.1 ~all", "v=spf1 mx ~all"])
         self.check(domain)
-        self.assertEqual(domain.spf_record_value, f"v=spf1 ip4:192.0.2.1 mx {SPF_INCLUDE} ~all")
+        merged = domain.spf_record_value.split()  # DNS gives the two records in any order
+        self.assertEqual(merged[0], "v=spf1")
+        self.assertEqual(merged[-2:], [SPF_INCLUDE, "~all"])
+        self.assertEqual(sorted(merged[1:3]), ["ip4:192.0.2.1", "mx"])
         self.knot.set_txt(name, f"v=spf1 ip4:192.0.2.1 {SPF_INCLUDE} ~all")
         self.check(domain)
         self.assertEqual(domain.spf_status, "pass")
@@ -379,3 +383,61 @@ class TestMailDomainAccess(MailDomainCase):
         self.assertFalse(domain.dkim_next_selector)
         self.assertEqual(self.env["crm.mail.domain"]._get_signing_key(domain.name)[0], new_selector)
         self.assertEqual(domain.state, "authenticated")
+
+
+@tagged("post_install", "-at_install", "crm_mail_channel")
+class TestMailDomainCodeRpc(HttpCase):
+    """Through RPC a wrong code raises, the request is rolled back, and the attempt still
+    counts: the lockout cannot be dodged by calling ``action_verify_code`` directly."""
+
+    def test_wrong_codes_over_rpc_lock_the_domain(self):
+        admin = new_test_user(
+            self.env,
+            login="h6_rpc_admin",
+            password="h6_rpc_admin_pw",
+            groups="base.group_user,base.group_system",
+        )
+        domain = (
+            self.env["crm.mail.domain"]
+            .with_user(admin)
+            .create({"verification_email": "postmaster@h6rpc.example.test"})
+        )
+        salt = vcode.new_salt()
+        self.env["crm.mail.secret"]._set_secret(
+            domain, "verification_code", f"{salt}${vcode.hash_code('RIGHT777', salt)}"
+        )
+        domain.code_sent_date = fields.Datetime.now()
+        domain.flush_recordset()
+        self.authenticate("h6_rpc_admin", "h6_rpc_admin_pw")
+
+        def call(code):
+            return self.make_jsonrpc_request(
+                "/web/dataset/call_kw/crm.mail.domain/action_verify_code",
+                {
+                    "model": "crm.mail.domain",
+                    "method": "action_verify_code",
+                    "args": [[domain.id], code],
+                    "kwargs": {},
+                },
+            )
+
+        for attempt in range(1, vcode.DEFAULT_POLICY.max_attempts):
+            with self.assertRaises(JsonRpcException):
+                call("WRONG999")
+            domain.invalidate_recordset()
+            self.env.cr.execute("SELECT id, code_attempts FROM crm_mail_domain")
+            import logging; logging.getLogger("H6").warning("H6DEBUG test sees %s (domain %s)", self.env.cr.fetchall(), domain.id)
+            self.assertEqual(domain.code_attempts, attempt)
+        with self.assertRaises(JsonRpcException):
+            call("WRONG999")
+        domain.invalidate_recordset()
+        self.assertTrue(domain.code_locked_until)
+        with self.assertRaises(JsonRpcException):
+            call("RIGHT777")  # locked: even the right code is refused
+        domain.invalidate_recordset()
+        self.assertEqual(domain.state, "code_pending")
+        domain.code_locked_until = fields.Datetime.now() - timedelta(seconds=1)
+        domain.flush_recordset()
+        self.assertTrue(call("RIGHT777"))
+        domain.invalidate_recordset()
+        self.assertEqual(domain.state, "dns_pending")

@@ -158,10 +158,11 @@ class TestMailboxSync(MailboxCommon):
         self.append(login, pw, "INBOX", [make_mail("joe@acme.example", login, subject="Kept")])
         mailbox.with_user(self.user_a).action_sync_now()
         mailbox.with_user(self.user_a).password = "wrong-password"
-        with self.assertRaises(UserError) as caught:
-            mailbox.with_user(self.user_a).action_sync_now()
+        action = mailbox.with_user(self.user_a).action_sync_now()
         self.assertEqual(mailbox.state, "error")
-        self.assertEqual(str(caught.exception), mailbox.last_error)
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertEqual(action["params"]["message"], mailbox.last_error)
+        self.assertIn("password", mailbox.last_error)
         self.assertNotIn("Traceback", mailbox.last_error)
         self.assertEqual(self.emails_of(self.user_a, self.joe).subject, "Kept")
         # The cron does not stop on the broken mailbox: the others still sync.
@@ -206,27 +207,29 @@ class TestMailboxSync(MailboxCommon):
     def test_second_sync_while_locked_says_already_syncing(self):
         """A row lock held by another transaction (a cron worker) blocks "Sync now"."""
         login, pw = self.dovecot.new_user("cmclock")
-        with self.registry.cursor() as other_cr:
-            other_env = self.env(cr=other_cr)
-            locked = other_env["crm.mailbox"].create({
-                "user_id": other_env.ref("base.user_admin").id, "host": "127.0.0.1",
+        with self.registry.cursor() as locker_cr, self.registry.cursor() as other_cr:
+            locker_env = self.env(cr=locker_cr)
+            locked = locker_env["crm.mailbox"].create({
+                "user_id": locker_env.ref("base.user_admin").id, "host": "127.0.0.1",
                 "port": self.dovecot.imap_port, "security": "none", "login": login,
                 "password": pw, "state": "connected",
             })
-            other_cr.commit()
+            locker_cr.commit()
             try:
-                other_cr.execute("SELECT id FROM crm_mailbox WHERE id = %s FOR UPDATE",
-                                 [locked.id])
-                mailbox = self.env["crm.mailbox"].browse(locked.id)
+                locker_cr.execute("SELECT id FROM crm_mailbox WHERE id = %s FOR UPDATE",
+                                  [locked.id])
+                mailbox = self.env(cr=other_cr)["crm.mailbox"].browse(locked.id)
                 with self.assertRaises(UserError) as caught:
                     mailbox.action_sync_now()
                 self.assertIn("already syncing", str(caught.exception))
                 # The cron skips it instead of waiting for the lock.
                 self.assertFalse(mailbox._try_lock())
-            finally:
+                self.assertEqual(mailbox.state, "connected")
                 other_cr.rollback()
-                other_env["crm.mail.secret"].sudo().search(
+            finally:
+                locker_cr.rollback()
+                locker_env["crm.mail.secret"].search(
                     [("res_model", "=", "crm.mailbox"), ("res_id", "=", locked.id)]
                 ).unlink()
-                other_env["crm.mailbox"].browse(locked.id).unlink()
-                other_cr.commit()
+                locker_env["crm.mailbox"].browse(locked.id).unlink()
+                locker_cr.commit()

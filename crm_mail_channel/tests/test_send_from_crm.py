@@ -198,6 +198,7 @@ class TestSendFromCrm(DealCommon):
         [(_uid, stored, flags)] = self.sent_folder()
         self.assertIn(b"\\Seen", flags)
         self.assertEqual(stored.rstrip(b"\r\n"), received["raw"].rstrip(b"\r\n"))
+        mailbox.invalidate_recordset(["sent_copy_failed_count", "sent_copy_error"])
         self.assertEqual(mailbox.sent_copy_failed_count, 0)
         self.mailbox.sudo()._sync()
         self.assertEqual(len(self.emails_with(message.message_id)), 1)

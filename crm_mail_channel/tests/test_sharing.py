@@ -286,7 +286,10 @@ class TestSharingPaths(SharingCommon):
         self.assertFalse(peer.search([("subject", "ilike", "Quote")]))
         self.assertFalse(peer.search([("body_html", "ilike", "Secret")]))
         with self.assertRaises(AccessError):
-            self.e_contact.with_user(self.peer_out).export_data(["subject"])
+            self.e_contact.with_user(self.peer_out).export_data(["email_from", "subject"])
+        # Content-only columns of a hidden email come out empty (content rules apply).
+        rows = self.e_contact.with_user(self.peer_out).export_data(["subject", "body_html"])
+        self.assertFalse(any(rows["datas"][0]))
         reader = self.env["crm.email"].with_user(self.peer_in)
         self.assertEqual(reader.name_search("Quote")[0][0], self.e_contact.id)
         rows = self.e_contact.with_user(self.peer_in).export_data(

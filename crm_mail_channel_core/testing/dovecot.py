@@ -70,6 +70,7 @@ class DovecotServer:
         self.managed = True  # False when attached to a server someone else started
         self._lock = threading.Lock()
         self._running = False
+        self._pool: dict[str, list[str]] = {}
         if os.geteuid() == 0:
             self.mail_uid, self.mail_gid = MAIL_UID, MAIL_GID
         else:
@@ -137,7 +138,7 @@ class DovecotServer:
             raise RuntimeError(f"dovecot failed to start: {err_path.read_text().strip()}")
         deadline = time.monotonic() + 10
         ports = (self.imap_port, self.imaps_port, self.pop3_port, self.pop3s_port)
-        while not all(_port_open(self.host, p) for p in ports):
+        while not (self._master_pid() and all(_port_open(self.host, p) for p in ports)):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"dovecot did not open its ports; see {self.log_path}")
             time.sleep(0.02)
@@ -149,6 +150,12 @@ class DovecotServer:
         pid = self._master_pid()
         if pid and _pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
+        elif self.config_path.exists():
+            subprocess.run(
+                [DOVEADM_BIN, "-c", str(self.config_path), "stop"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                timeout=30,
+            )
         deadline = time.monotonic() + 10
         while pid and _pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -290,8 +297,40 @@ service anvil {{
         ``folders`` are created empty (Maildir++ layout); names listed in SPECIAL_FOLDERS get
         their SPECIAL-USE flag from the server config.
         """
-        if ":" in login or ":" in password or "\n" in login + password:
-            raise ValueError("login and password must not contain ':' or newlines")
+        self.add_users([(login, password)], folders)
+
+    def add_users(
+        self, users: Iterable[tuple[str, str]], folders: Iterable[str] = DEFAULT_FOLDERS
+    ) -> None:
+        """Add several users with one passwd-file write (and at most one wait)."""
+        users = list(users)
+        folders = tuple(folders)
+        for login, password in users:
+            if ":" in login + password or "\n" in login + password:
+                raise ValueError("login and password must not contain ':' or newlines")
+            self._make_maildir(login, folders)
+        with self._lock:
+            current = self.users_path.read_text().splitlines(keepends=True)
+            lines = {line.split(":", 1)[0]: line for line in current}
+            changed = False
+            for login, password in users:
+                home = self.mail_root / login
+                line = f"{login}:{{PLAIN}}{password}:{self.mail_uid}:{self.mail_gid}::{home}\n"
+                if lines.get(login) != line:
+                    lines[login] = line
+                    changed = True
+            if not changed:
+                return
+            tmp = self.users_path.with_suffix(".tmp")
+            tmp.write_text("".join(lines.values()))
+            os.chmod(tmp, 0o644)
+            # Atomic replace so the auth process never reads a half-written file.
+            os.replace(tmp, self.users_path)
+            # Dovecot stats the passwd-file at most once per second: a login in the same
+            # second as an earlier lookup would not see the new user yet. Wait it out.
+            time.sleep(1.02 - (time.time() % 1))
+
+    def _make_maildir(self, login: str, folders: Sequence[str]) -> None:
         home = self.mail_root / login
         maildir = home / "Maildir"
         dirs = [home, maildir] + [maildir / sub for sub in ("cur", "new", "tmp")]
@@ -304,28 +343,21 @@ service anvil {{
             path.mkdir(parents=True, exist_ok=True)
             if os.geteuid() == 0:
                 os.chown(path, self.mail_uid, self.mail_gid)
-        line = f"{login}:{{PLAIN}}{password}:{self.mail_uid}:{self.mail_gid}::{home}\n"
-        with self._lock:
-            lines = [
-                existing
-                for existing in self.users_path.read_text().splitlines(keepends=True)
-                if not existing.startswith(f"{login}:")
-            ]
-            lines.append(line)
-            tmp = self.users_path.with_suffix(".tmp")
-            tmp.write_text("".join(lines))
-            os.chmod(tmp, 0o644)
-            # Atomic replace so the auth process never reads a half-written file;
-            # bump the mtime so it is seen as changed even within the same second.
-            os.replace(tmp, self.users_path)
-            now = time.time()
-            os.utime(self.users_path, (now, now + 1))
 
     def new_user(self, prefix: str = "user", password: str = "secret") -> tuple[str, str]:
-        """Create a user with a unique login; return (login, password)."""
-        login = f"{prefix}{uuid.uuid4().hex[:10]}"
-        self.add_user(login, password)
-        return login, password
+        """A fresh empty mailbox with a unique login; returns (login, password).
+
+        Users are registered in blocks of 50 so tests rarely wait for the passwd-file reload.
+        """
+        with self._lock:
+            pool = self._pool.setdefault(password, [])
+            if pool:
+                return pool.pop(), password
+        block = [(f"{prefix}{uuid.uuid4().hex[:10]}", password) for _ in range(50)]
+        self.add_users(block)
+        with self._lock:
+            self._pool[password].extend(login for login, _ in block[1:])
+        return block[0]
 
     def imap_client(self, login: str, password: str):
         """A logged-in imapclient.IMAPClient over plain IMAP (for test setup)."""

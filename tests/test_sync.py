@@ -1,0 +1,214 @@
+"""The sync driver over a real Dovecot with an in-memory store."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime
+
+import pytest
+
+from crm_mail_channel_core.errors import ServerError
+from crm_mail_channel_core.mailbox_client import open_session
+from crm_mail_channel_core.sync import FolderState, SyncOptions, run_imap_sync, run_pop3_sync
+from crm_mail_channel_core.testing.samples import make_message, sample_corpus
+from tests.conftest import pop3_settings
+
+
+class FakeStore:
+    """In-memory SyncStore: emails deduplicated by Message-ID, presence per (folder, uid)."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, FolderState] = {}
+        self.emails: dict[str, object] = {}  # message_id -> ParsedMessage
+        self.presence: dict[tuple[str, int, int], str] = {}  # (role, uidvalidity, uid) -> mid
+        self.flags: dict[str, tuple] = {}  # message_id -> flags
+        self.quarantine: dict[tuple[str, int, int], str] = {}
+        self.batches = 0
+        self.after_batch = None  # callback(store) to inject failures between batches
+
+    def folder_state(self, role, name):
+        state = self.states.get(role)
+        return replace(state) if state else None
+
+    def store_batch(self, folder, messages, failures, new_state):
+        for fetched, parsed in messages:
+            key = (folder.role, new_state.uidvalidity, fetched.uid)
+            if key in self.presence:
+                continue  # idempotent
+            self.emails.setdefault(parsed.message_id, parsed)
+            self.presence[key] = parsed.message_id
+            self.flags[parsed.message_id] = fetched.flags
+        for uid, reason in failures:
+            self.quarantine[(folder.role, new_state.uidvalidity, uid)] = reason
+        self.states[folder.role] = replace(new_state)
+        self.batches += 1
+        if self.after_batch:
+            self.after_batch(self)
+
+    def uidvalidity_changed(self, folder, new_uidvalidity):
+        self.presence = {k: v for k, v in self.presence.items() if k[0] != folder.role}
+        self.states.pop(folder.role, None)
+
+    def apply_flags(self, folder, flags, new_state):
+        for uid, value in flags.items():
+            mid = self.presence.get((folder.role, folder.uidvalidity, uid))
+            if mid:
+                self.flags[mid] = value
+        self.states[folder.role] = replace(new_state)
+
+    def known_uids(self, folder):
+        return {k[2] for k in self.presence if k[0] == folder.role and k[1] == folder.uidvalidity}
+
+
+def _corpus(n, seed=1, start=datetime(2024, 1, 1)):
+    return sample_corpus(n, ["ann@client.org"], ["x@other.net"], seed=seed, start=start)
+
+
+def _sync(dovecot, user, store, **opts):
+    options = SyncOptions(**{"batch_size": 50, **opts})
+    with open_session(_settings(dovecot, user)) as session:
+        return run_imap_sync(session, store, options)
+
+
+def _settings(dovecot, user):
+    from tests.conftest import imap_settings
+
+    return imap_settings(dovecot, *user)
+
+
+def test_initial_window_then_incremental(dovecot, mail_user):
+    old = make_message("a@x.com", "me@y.com", "old", "old", message_id="<old@t>")
+    dovecot.append_messages(*mail_user, "INBOX", [old], when=datetime(2019, 6, 1))
+    dovecot.append_messages(*mail_user, "INBOX", _corpus(120))
+    dovecot.append_messages(*mail_user, "Sent", _corpus(30, seed=2), flags=["\\Seen"])
+    store = FakeStore()
+    report = _sync(dovecot, mail_user, store, since=date(2023, 1, 1))
+    assert report.finished and report.imported == 150 and report.quarantined == 0
+    assert "<old@t>" not in store.emails
+    assert report.folders["Sent"]["role"] == "sent"
+    assert store.batches == 3 + 1  # 120 in batches of 50, plus 30
+    # Incremental: only new mail, the old message stays outside the window.
+    dovecot.append_messages(*mail_user, "INBOX", _corpus(5, seed=3))
+    report = _sync(dovecot, mail_user, store, since=date(2023, 1, 1))
+    assert report.imported == 5 and len(store.emails) == 155
+    assert _sync(dovecot, mail_user, store).imported == 0
+
+
+def test_flag_changes_via_condstore(dovecot, mail_user):
+    dovecot.append_messages(*mail_user, "INBOX", _corpus(10))
+    store = FakeStore()
+    _sync(dovecot, mail_user, store)
+    assert store.states["inbox"].highest_modseq
+    with open_session(_settings(dovecot, mail_user)) as session:
+        uids = session.search_uids("INBOX")
+        session.set_seen("INBOX", uids[:3], True)
+    report = _sync(dovecot, mail_user, store)
+    assert report.flag_updates == 3 and report.imported == 0
+    seen = [mid for mid, f in store.flags.items() if "\\Seen" in f]
+    assert len(seen) == 3
+    with open_session(_settings(dovecot, mail_user)) as session:
+        session.set_seen("INBOX", uids[:1], False)
+    assert _sync(dovecot, mail_user, store).flag_updates == 1
+    assert len([f for f in store.flags.values() if "\\Seen" in f]) == 2
+
+
+def test_flags_fallback_without_condstore(dovecot, mail_user):
+    dovecot.append_messages(*mail_user, "INBOX", _corpus(6))
+    store = FakeStore()
+    _sync(dovecot, mail_user, store)
+    with open_session(_settings(dovecot, mail_user)) as session:
+        session.set_seen("INBOX", session.search_uids("INBOX")[-2:], True)
+        session.capabilities = tuple(c for c in session.capabilities
+                                     if c not in ("CONDSTORE", "QRESYNC"))
+        report = run_imap_sync(session, store, SyncOptions(flag_fallback_window=100))
+    assert report.flag_updates == 6
+    assert len([f for f in store.flags.values() if "\\Seen" in f]) == 2
+
+
+def test_bad_and_oversize_messages_quarantined_rest_imported(dovecot, mail_user):
+    good = _corpus(4)
+    garbage = b"this is not an email at all\r\n"
+    huge = make_message("a@x.com", "me@y.com", "huge", "x",
+                        attachments=[("big.bin", "application/octet-stream", b"0" * 300_000)])
+    dovecot.append_messages(*mail_user, "INBOX", [good[0], garbage, good[1], huge, *good[2:]])
+    store = FakeStore()
+    report = _sync(dovecot, mail_user, store, max_message_size=350_000, batch_size=2)
+    assert report.imported == 4 and report.quarantined == 2
+    reasons = sorted(store.quarantine.values())
+    assert reasons[0].startswith("message too large") and reasons[1].startswith("unreadable")
+    # The cursor moved over every handled message: nothing is retried or lost.
+    with open_session(_settings(dovecot, mail_user)) as session:
+        assert store.states["inbox"].last_uid == max(session.search_uids("INBOX"))
+    assert _sync(dovecot, mail_user, store).imported == 0
+
+
+def test_uidvalidity_change_gives_no_duplicates(dovecot, mail_user):
+    dovecot.append_messages(*mail_user, "Sent", _corpus(20))
+    store = FakeStore()
+    _sync(dovecot, mail_user, store)
+    old_validity = store.states["sent"].uidvalidity
+    dovecot.recreate_folder(*mail_user, "Sent")
+    dovecot.set_uidvalidity(mail_user[0], "INBOX")
+    report = _sync(dovecot, mail_user, store)
+    assert store.states["sent"].uidvalidity != old_validity
+    assert report.imported == 20  # re-keyed by the store ...
+    assert len(store.emails) == 20  # ... but no duplicate emails
+    assert len([k for k in store.presence if k[0] == "sent"]) == 20
+
+
+def test_dropped_connection_then_resume_exactly_once(dovecot, mail_user):
+    corpus = _corpus(200, seed=7)
+    dovecot.append_messages(*mail_user, "INBOX", corpus)
+    store = FakeStore()
+
+    def kick_after_second(s):
+        if s.batches == 2:
+            dovecot.kick_user(mail_user[0])
+
+    store.after_batch = kick_after_second
+    with pytest.raises(ServerError):
+        _sync(dovecot, mail_user, store, batch_size=40)
+    assert len(store.emails) == 80 and store.states["inbox"].last_uid > 0
+    store.after_batch = None
+    report = _sync(dovecot, mail_user, store, batch_size=40)
+    assert report.imported == 120
+    assert len(store.emails) == 200 and len(store.presence) == 200
+
+
+def test_time_budget_leaves_backlog(dovecot, mail_user):
+    dovecot.append_messages(*mail_user, "INBOX", _corpus(30))
+    store = FakeStore()
+    report = _sync(dovecot, mail_user, store, batch_size=10, max_seconds=0)
+    assert not report.finished and report.backlog == 30 and report.imported == 0
+    report = _sync(dovecot, mail_user, store, batch_size=10)
+    assert report.finished and report.imported == 30
+
+
+class FakePop3Store:
+    def __init__(self):
+        self.by_uidl = {}
+        self.failures = {}
+
+    def seen_uidls(self):
+        return set(self.by_uidl) | set(self.failures)
+
+    def store_batch_pop3(self, messages, failures):
+        for uidl, _size, parsed in messages:
+            assert uidl not in self.by_uidl
+            self.by_uidl[uidl] = parsed
+        self.failures.update(dict(failures))
+
+
+def test_pop3_sync_by_uidl_never_duplicates_never_deletes(dovecot, mail_user):
+    dovecot.append_messages(*mail_user, "INBOX", _corpus(15) + [b"garbage without headers\r\n"])
+    store = FakePop3Store()
+    settings = pop3_settings(dovecot, *mail_user)
+    with open_session(settings) as session:
+        report = run_pop3_sync(session, store, SyncOptions(batch_size=4))
+    assert report.imported == 15 and report.quarantined == 1
+    with open_session(settings) as session:
+        assert run_pop3_sync(session, store, SyncOptions()).imported == 0
+    dovecot.append_messages(*mail_user, "INBOX", _corpus(3, seed=9))
+    with open_session(settings) as session:
+        assert run_pop3_sync(session, store, SyncOptions()).imported == 3
+        assert session.stat()[0] == 19  # nothing deleted
