@@ -126,6 +126,16 @@ def build(env, rng):
           FROM res_users u WHERE u.id = p.user_id
     """))
     cr.execute(SQL("""
+        INSERT INTO crm_email_owner_user_rel (email_id, user_id)
+        SELECT DISTINCT email_id, user_id FROM crm_email_presence
+        ON CONFLICT DO NOTHING
+    """))
+    cr.execute(SQL("""
+        INSERT INTO crm_email_shared_owner_rel (email_id, user_id)
+        SELECT DISTINCT email_id, user_id FROM crm_email_presence WHERE is_shared
+        ON CONFLICT DO NOTHING
+    """))
+    cr.execute(SQL("""
         INSERT INTO crm_email_content (email_id, part, subject, create_uid, write_uid,
                                        create_date, write_date)
         SELECT id, 'subject', 'Subject ' || id, 1, 1, now(), now() FROM crm_email

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from email.header import decode_header, make_header
 from email.utils import getaddresses
 
-__all__ = ["normalize_email", "parse_address_list", "email_domain"]
+__all__ = ["email_domain", "normalize_email", "parse_address_list"]
 
 _LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\u0080-\U0010ffff]+$")
-_LABEL_RE = re.compile(r"^[a-z0-9\u0080-\U0010ffff]([a-z0-9\-\u0080-\U0010ffff]*[a-z0-9\u0080-\U0010ffff])?$")
+_ALNUM = r"a-z0-9\u0080-\U0010ffff"
+_LABEL_RE = re.compile(rf"^[{_ALNUM}]([{_ALNUM}\-]*[{_ALNUM}])?$")
 
 
 def _decode_domain(domain: str) -> str | None:
@@ -23,10 +25,8 @@ def _decode_domain(domain: str) -> str | None:
     for label in labels:
         if label.startswith("xn--"):
             # Decode punycode so 'xn--bcher-kva.de' and 'bücher.de' are the same domain.
-            try:
+            with contextlib.suppress(UnicodeError, ValueError):
                 label = label.encode("ascii").decode("idna")
-            except (UnicodeError, ValueError):
-                pass
         label = label.lower()
         if not label or not _LABEL_RE.match(label):
             return None

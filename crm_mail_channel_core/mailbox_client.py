@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import poplib
 import socket
@@ -25,8 +26,15 @@ from .errors import (
 )
 
 __all__ = [
-    "MailboxSettings", "FolderRef", "FolderStatus", "FetchedMessage", "ImapSession",
-    "Pop3Session", "open_session", "test_connection", "map_error",
+    "FetchedMessage",
+    "FolderRef",
+    "FolderStatus",
+    "ImapSession",
+    "MailboxSettings",
+    "Pop3Session",
+    "map_error",
+    "open_session",
+    "test_connection",
 ]
 
 FETCH_BATCH = 200
@@ -174,7 +182,7 @@ def _mapped(settings: MailboxSettings) -> Iterator[None]:
         yield
     except MailChannelError:
         raise
-    except Exception as exc:  # noqa: BLE001 - every failure leaves as a MailChannelError
+    except Exception as exc:
         raise map_error(exc, settings) from exc
 
 
@@ -216,7 +224,7 @@ class ImapSession:
                     try:
                         client.enable("CONDSTORE")
                         self._condstore_enabled = True
-                    except Exception:  # noqa: BLE001 - servers without ENABLE still work
+                    except Exception:
                         self._condstore_enabled = False
             except Exception:
                 _quiet(client.shutdown)
@@ -229,7 +237,7 @@ class ImapSession:
             client, self.client = self.client, None
             try:
                 client.logout()
-            except Exception:  # noqa: BLE001 - already gone
+            except Exception:
                 _quiet(client.shutdown)
 
     def __enter__(self) -> ImapSession:
@@ -313,7 +321,7 @@ class ImapSession:
         out: list[FetchedMessage] = []
         with _mapped(self.settings):
             self._select(name)
-            uids = sorted(set(int(u) for u in uids))
+            uids = sorted({int(u) for u in uids})
             for start in range(0, len(uids), batch_size):
                 chunk = uids[start:start + batch_size]
                 meta = self.client.fetch(chunk, ["FLAGS", "RFC822.SIZE", "INTERNALDATE"])
@@ -354,7 +362,7 @@ class ImapSession:
             return {int(uid): _flags(item.get(b"FLAGS", ())) for uid, item in data.items()}
 
     def set_seen(self, name: str, uids: Iterable[int], seen: bool) -> None:
-        uids = sorted(set(int(u) for u in uids))
+        uids = sorted({int(u) for u in uids})
         if not uids:
             return
         with _mapped(self.settings):
@@ -391,10 +399,8 @@ def _flags(values: Iterable) -> tuple[str, ...]:
 
 
 def _quiet(func) -> None:
-    try:
+    with contextlib.suppress(Exception):
         func()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 # ---- POP3 ------------------------------------------------------------------------------------
@@ -434,7 +440,7 @@ class Pop3Session:
             # QUIT only: without DELE commands nothing is removed from the server.
             try:
                 client.quit()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 _quiet(client.close)
 
     def __enter__(self) -> Pop3Session:

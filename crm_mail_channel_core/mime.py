@@ -14,10 +14,10 @@ from email.header import decode_header
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
-from .addresses import normalize_email, parse_address_list
+from .addresses import parse_address_list
 from .errors import MessageParseError
 
-__all__ = ["Attachment", "ParsedMessage", "parse_message", "normalize_message_id"]
+__all__ = ["Attachment", "ParsedMessage", "normalize_message_id", "parse_message"]
 
 SYNTHETIC_DOMAIN = "synthetic.crm-mail-channel"
 PREVIEW_LENGTH = 200
@@ -89,7 +89,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     if name and name not in ("ascii", "us-ascii"):
         try:
             return data.decode(name, errors="replace")
-        except Exception:  # noqa: BLE001 - some codecs raise odd errors on bad input
+        except Exception:
             pass
     try:
         return data.decode("utf-8")
@@ -117,7 +117,7 @@ def decode_header_value(value) -> str:
         return _WS_RE.sub(" ", value).strip()
     try:
         parts = decode_header(value)
-    except Exception:  # noqa: BLE001 - malformed encoded words: keep the text as is
+    except Exception:
         return _WS_RE.sub(" ", value).strip()
     out = []
     for chunk, charset in parts:
@@ -241,12 +241,12 @@ class _Collector:
     def _filename(part: Message) -> str | None:
         try:
             name = part.get_filename()
-        except Exception:  # noqa: BLE001 - broken RFC 2231 parameters
+        except Exception:
             name = None
         if not name:
             try:
                 name = part.get_param("name")
-            except Exception:  # noqa: BLE001
+            except Exception:
                 name = None
             if isinstance(name, tuple):  # RFC 2231 triple
                 name = decode_bytes((name[2] or "").encode("latin-1", "replace"), name[0])
@@ -366,10 +366,10 @@ def parse_message(raw: bytes, max_attachment_size: int | None = None) -> ParsedM
         return _parse_with(raw, policy.compat32, max_attachment_size)
     except MessageParseError:
         raise
-    except Exception:  # noqa: BLE001 - retry with the modern parser before giving up
+    except Exception:
         try:
             return _parse_with(raw, policy.default, max_attachment_size)
         except MessageParseError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise MessageParseError(detail=f"{type(exc).__name__}: {exc}") from exc

@@ -13,7 +13,12 @@ from .mailbox_client import FetchedMessage, ImapSession, Pop3Session
 from .mime import ParsedMessage, parse_message
 
 __all__ = [
-    "FolderState", "SyncOptions", "SyncStore", "Pop3Store", "SyncReport", "run_imap_sync",
+    "FolderState",
+    "Pop3Store",
+    "SyncOptions",
+    "SyncReport",
+    "SyncStore",
+    "run_imap_sync",
     "run_pop3_sync",
 ]
 
@@ -106,7 +111,7 @@ def _handle_fetched(
             messages.append((item, _parse(item.raw, options)))
         except MessageParseError as exc:
             failures.append((item.uid, f"unreadable message: {exc.detail or exc.user_message}"))
-        except Exception as exc:  # noqa: BLE001 - one bad message must never stall the sync
+        except Exception as exc:
             failures.append((item.uid, f"unreadable message: {type(exc).__name__}: {exc}"))
     return messages, failures
 
@@ -250,7 +255,7 @@ def run_pop3_sync(
                 messages.append((uidl, len(raw), _parse(raw, options)))
             except MessageParseError as exc:
                 failures.append((uidl, f"unreadable message: {exc.detail or exc.user_message}"))
-            except Exception as exc:  # noqa: BLE001 - one bad message must never stall the sync
+            except Exception as exc:
                 failures.append((uidl, f"unreadable message: {type(exc).__name__}: {exc}"))
         store.store_batch_pop3(messages, failures)
         if skipped and skip:

@@ -200,7 +200,7 @@ class FakePop3Store:
 
 
 def test_pop3_sync_by_uidl_never_duplicates_never_deletes(dovecot, mail_user):
-    dovecot.append_messages(*mail_user, "INBOX", _corpus(15) + [b"garbage without headers\r\n"])
+    dovecot.append_messages(*mail_user, "INBOX", [*_corpus(15), b"garbage without headers\r\n"])
     store = FakePop3Store()
     settings = pop3_settings(dovecot, *mail_user)
     with open_session(settings) as session:

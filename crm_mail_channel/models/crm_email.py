@@ -369,6 +369,17 @@ class CrmEmail(models.Model):
     # Who may read an email is decided by the record rules in
     # security/crm_mail_channel_rules.xml; nothing here filters records in Python.
     content_ids = fields.One2many("crm.email.content", "email_id", readonly=True)
+    # Denormalised from the presences for the record rules: many2many conditions compile to
+    # correlated EXISTS look-ups on these relation tables (index per row), where one2many
+    # sub-queries would hash every presence of the database first.
+    owner_user_ids = fields.Many2many(
+        "res.users", "crm_email_owner_user_rel", "email_id", "user_id", string="Owners",
+        compute="_compute_sharing_owners", store=True, readonly=True,
+    )
+    shared_owner_ids = fields.Many2many(
+        "res.users", "crm_email_shared_owner_rel", "email_id", "user_id",
+        string="Shared by", compute="_compute_sharing_owners", store=True, readonly=True,
+    )
     sharing_explanation = fields.Text(
         "Why can I see this?", compute="_compute_sharing_explanation",
         help="Who can see this email and why. Shown to its owners and to administrators.",
@@ -379,6 +390,13 @@ class CrmEmail(models.Model):
         "My thread sharing", compute="_compute_sharing_thread_state",
     )
     _rec_names_search = ["subject", "email_from"]
+
+    @api.depends("presence_ids.user_id", "presence_ids.is_shared")
+    def _compute_sharing_owners(self):
+        for email in self:
+            presences = email.presence_ids
+            email.owner_user_ids = presences.user_id
+            email.shared_owner_ids = presences.filtered("is_shared").user_id
 
     @api.depends_context("uid")
     @api.depends("content_ids.subject", "content_ids.body_html", "content_ids.preview",

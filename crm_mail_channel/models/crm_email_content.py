@@ -22,7 +22,10 @@ class CrmEmailContent(models.Model):
     _order = "email_id, part"
     _rec_name = "part"
 
-    email_id = fields.Many2one("crm.email", required=True, ondelete="cascade", index=True)
+    # auto_join: rule conditions on the email become a join, evaluated per row.
+    email_id = fields.Many2one(
+        "crm.email", required=True, ondelete="cascade", index=True, auto_join=True,
+    )
     part = fields.Selection(PARTS, required=True)
     subject = fields.Char()
     body_html = fields.Html("Body", sanitize=True, sanitize_style=True)

@@ -361,7 +361,6 @@ class CrmMailDomain(models.Model):
         values = (attempts, locked_until)
 
         def persist():
-            _logger.warning("H6DEBUG persist %s", values)
             try:
                 with registry.cursor() as cr:
                     cr.execute(
@@ -369,7 +368,6 @@ class CrmMailDomain(models.Model):
                         " WHERE id = %s",
                         (*values, domain_id),
                     )
-                    _logger.warning("H6DEBUG rowcount %s %s", cr.rowcount, type(cr))
             except Exception:
                 _logger.exception("Could not record a wrong verification code")
 

@@ -198,6 +198,7 @@ class CrmMailbox(models.Model):
                 "message": _("CRM can read this mailbox.") + details,
                 "type": "success",
                 "sticky": False,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
 
@@ -396,15 +397,18 @@ class CrmMailbox(models.Model):
     @api.model
     def action_open_my_mailbox(self):
         mailbox = self.search([("user_id", "=", self.env.uid)], limit=1)
+        if not mailbox:
+            # A draft record from the start: the form's buttons (Test connection, Sync now)
+            # then reload this very record.
+            mailbox = self.create({"user_id": self.env.uid})
         return {
             "type": "ir.actions.act_window",
             "name": _("My Mailbox"),
             "res_model": "crm.mailbox",
             "view_mode": "form",
             "views": [(self.env.ref("crm_mail_channel.crm_mailbox_view_form").id, "form")],
-            "res_id": mailbox.id or False,
+            "res_id": mailbox.id,
             "target": "current",
-            "context": {"default_user_id": self.env.uid},
         }
 
     # ------------------------------------------------------------------ sent copies (issue 4)

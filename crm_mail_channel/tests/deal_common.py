@@ -2,6 +2,8 @@
 
 import email
 import email.policy
+import os
+import time
 import uuid
 from email.utils import make_msgid
 
@@ -49,6 +51,28 @@ class DealCommon(MailboxCommon):
         cls.env["ir.config_parameter"].sudo().set_param(
             "crm_mail_channel.link_single_open_deal", False
         )
+
+    def make_mailbox(self, user, protocol="imap", **vals):
+        mailbox, login, password = super().make_mailbox(user, protocol=protocol, **vals)
+        self._wait_for_login(login, password)
+        return mailbox, login, password
+
+    def _wait_for_login(self, login, password, timeout=5.0):
+        """Dovecot re-reads its passwd-file when the file's mtime (seconds) changes; two users
+        added within the same second can leave the second one unknown. Bump the mtime until
+        the new user can log in (test fixture only)."""
+        path = self.dovecot.users_path
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.dovecot.imap_client(login, password).logout()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                stamp = os.stat(path).st_mtime + 1
+                os.utime(path, (stamp, stamp))
+                time.sleep(0.1)
 
     def set_single_open_deal(self, value):
         self.env["ir.config_parameter"].sudo().set_param(

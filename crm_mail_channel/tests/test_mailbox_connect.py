@@ -86,8 +86,12 @@ class TestMailboxConnect(MailboxCommon):
         self.assertIn("IMAP", mailbox.pop3_warning)
 
     def test_my_mailbox_action_opens_own_mailbox(self):
-        action = self.env["crm.mailbox"].with_user(self.user_a).action_open_my_mailbox()
-        self.assertFalse(action["res_id"])
-        mailbox, _login, _pw = self.make_mailbox(self.user_a)
-        action = self.env["crm.mailbox"].with_user(self.user_a).action_open_my_mailbox()
-        self.assertEqual(action["res_id"], mailbox.id)
+        Mailbox = self.env["crm.mailbox"].with_user(self.user_a)
+        action = Mailbox.action_open_my_mailbox()
+        draft = Mailbox.browse(action["res_id"])
+        self.assertEqual((draft.user_id, draft.state), (self.user_a, "draft"))
+        self.assertEqual(Mailbox.action_open_my_mailbox()["res_id"], draft.id)
+        self.assertNotEqual(
+            self.env["crm.mailbox"].with_user(self.user_b).action_open_my_mailbox()["res_id"],
+            draft.id,
+        )

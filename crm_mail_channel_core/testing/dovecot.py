@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import pwd
@@ -469,10 +470,8 @@ def _plain_flags(flags: Iterable) -> tuple[str, ...]:
 
 
 def _logout(client) -> None:
-    try:
+    with contextlib.suppress(Exception):
         client.logout()
-    except Exception:  # noqa: BLE001 - best effort during cleanup
-        pass
 
 
 def _pid_alive(pid: int) -> bool:

@@ -11,11 +11,12 @@ from email.header import Header
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from html import escape
 
-_WORDS = (
-    "proposal pricing contract meeting schedule quote renewal invoice delivery product demo "
-    "discount budget timeline support onboarding feedback agreement order shipment review "
-    "update question follow-up call tomorrow next week team project thanks regards please"
-).split()
+_WORDS = [
+    "proposal", "pricing", "contract", "meeting", "schedule", "quote", "renewal", "invoice",
+    "delivery", "product", "demo", "discount", "budget", "timeline", "support", "onboarding",
+    "feedback", "agreement", "order", "shipment", "review", "update", "question", "follow-up",
+    "call", "tomorrow", "next", "week", "team", "project", "thanks", "regards", "please",
+]
 _SUBJECTS = (
     "Quote for {n} licences", "Re: Meeting next week", "Contract renewal {n}",
     "Fwd: Pricing question", "Invoice {n}", "Demo follow-up", "Délai de livraison {n}",

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Raw IMAP fetch + parse throughput against a loopback Dovecot.
+
+    python3 bench/bench_protocol.py [N]   (default 10000)
+
+Prints messages/s for fetch only, parse only and the full sync driver (with a no-op store),
+plus peak RSS.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from crm_mail_channel_core.mailbox_client import MailboxSettings, open_session
+from crm_mail_channel_core.mime import parse_message
+from crm_mail_channel_core.sync import SyncOptions, run_imap_sync
+from crm_mail_channel_core.testing.dovecot import ensure_dovecot
+from crm_mail_channel_core.testing.samples import sample_corpus
+
+
+class NullStore:
+    def folder_state(self, role, name):
+        return None
+
+    def store_batch(self, folder, messages, failures, new_state):
+        pass
+
+    def uidvalidity_changed(self, folder, new_uidvalidity):
+        pass
+
+    def apply_flags(self, folder, flags, new_state):
+        pass
+
+    def known_uids(self, folder):
+        return set()
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    server = ensure_dovecot()
+    login, password = server.new_user("bench")
+    corpus = sample_corpus(n, ["ann@client.org", "bob@client.org"], ["x@other.net"], seed=42)
+    started = time.perf_counter()
+    server.append_messages(login, password, "INBOX", corpus, chunk=1000)
+    print(f"appended {n} messages ({sum(map(len, corpus)) / 1e6:.1f} MB) "
+          f"in {time.perf_counter() - started:.1f} s")
+    settings = MailboxSettings("imap", server.host, server.imap_port, "none", login, password)
+    with open_session(settings) as session:
+        started = time.perf_counter()
+        uids = session.search_uids("INBOX")
+        fetched = session.fetch_messages("INBOX", uids, max_size=25 * 1024 * 1024)
+        fetch_s = time.perf_counter() - started
+        started = time.perf_counter()
+        for item in fetched:
+            parse_message(item.raw)
+        parse_s = time.perf_counter() - started
+    del fetched
+    with open_session(settings) as session:
+        started = time.perf_counter()
+        report = run_imap_sync(session, NullStore(), SyncOptions(batch_size=200))
+        sync_s = time.perf_counter() - started
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"fetch only : {n / fetch_s:8.0f} msgs/s")
+    print(f"parse only : {n / parse_s:8.0f} msgs/s")
+    print(f"sync driver: {report.imported / sync_s:8.0f} msgs/s ({report.imported} imported)")
+    print(f"peak RSS   : {rss_mb:8.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
