@@ -73,6 +73,8 @@ def main():
     parser.add_argument("--messages", type=int, default=10000)
     parser.add_argument("--fetchmail", type=int, default=300,
                         help="messages imported through fetchmail.server for the comparison")
+    parser.add_argument("--profile", action="store_true",
+                        help="print the 25 costliest functions of the initial sync")
     args, odoo_args = parser.parse_known_args()
     odoo_args = [a for a in odoo_args if a != "--"]
     config.parse_config(["-d", args.database, *odoo_args])
@@ -122,12 +124,23 @@ def main():
 
         mailbox_store.MailboxStore.store_batch = measured
         queries_before = cr.sql_log_count
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         started = time.perf_counter()
         while True:
             report = mailbox._sync()
             if not report or not report.backlog or mailbox.state == "error":
                 break
         elapsed = time.perf_counter() - started
+        if profiler:
+            import pstats
+
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
         queries = cr.sql_log_count - queries_before
         marks["end"] = rss_mb()
         mailbox_store.MailboxStore.store_batch = original

@@ -128,6 +128,26 @@ class CrmEmail(models.Model):
                 continue
             mailbox._push_seen(mine)
 
+    @api.model
+    def _create_from_sync(self, vals_list):
+        """Create synced emails in one batch, content rows included.
+
+        Subject and body are stored in crm.email.content; going through their (non-stored)
+        inverse would create them one email at a time, so the sync creates them here at once.
+        """
+        content_keys = ("subject", "body_html", "preview", "has_attachments")
+        contents = [{key: vals.pop(key, False) for key in content_keys} for vals in vals_list]
+        emails = self.create(vals_list)
+        rows = []
+        for email, content in zip(emails, contents, strict=True):
+            rows.append({"email_id": email.id, "part": "subject", "subject": content["subject"]})
+            rows.append({
+                "email_id": email.id, "part": "body", "body_html": content["body_html"],
+                "preview": content["preview"], "has_attachments": content["has_attachments"],
+            })
+        self.env["crm.email.content"].sudo().create(rows)
+        return emails
+
     def action_mark_read(self):
         self._set_read_state(True)
 
@@ -390,6 +410,14 @@ class CrmEmail(models.Model):
         "My thread sharing", compute="_compute_sharing_thread_state",
     )
     _rec_names_search = ["subject", "email_from"]
+
+    @api.model
+    def _search(self, domain, offset=0, limit=None, order=None, **kwargs):
+        # The rules read the relation tables of these computed many2many fields, and Odoo
+        # does not flush pending many2many recomputations before a query: do it here so a
+        # change is visible to the very next search, even in the same transaction.
+        self.flush_model(["owner_user_ids", "shared_owner_ids"])
+        return super()._search(domain, offset=offset, limit=limit, order=order, **kwargs)
 
     @api.depends("presence_ids.user_id", "presence_ids.is_shared")
     def _compute_sharing_owners(self):

@@ -46,6 +46,12 @@ class CrmEmailContent(models.Model):
     ]
 
     @api.model
+    def _search(self, domain, offset=0, limit=None, order=None, **kwargs):
+        # See crm.email._search: the rules read computed many2many relation tables.
+        self.env["crm.email"].flush_model(["owner_user_ids", "shared_owner_ids"])
+        return super()._search(domain, offset=offset, limit=limit, order=order, **kwargs)
+
+    @api.model
     def _audience_parts(self):
         level = self.env["ir.config_parameter"].sudo().get_param(LEVEL_PARAM) or "full"
         return LEVEL_PARTS.get(level, ())

@@ -304,7 +304,7 @@ class MailboxStore:
             elif parsed.message_id not in to_create:
                 to_create[parsed.message_id] = parsed, partner_ids
         if to_create:
-            new_emails = Email.create([
+            new_emails = Email._create_from_sync([
                 self._email_vals(parsed, partner_ids)
                 for parsed, partner_ids in to_create.values()
             ])

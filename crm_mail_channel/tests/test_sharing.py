@@ -76,6 +76,15 @@ class TestSharingModes(SharingCommon):
         self.assertIn(self.e_contact, self.visible(self.boss))
         self.assertEqual(self.owner.email_superior_ids, self.manager | self.boss)
 
+    def test_mode_change_then_search_in_same_transaction(self):
+        fresh = self._mail(subject="Fresh", partners=self.client)
+        Email = self.env["crm.email"]
+        self.assertFalse(Email.with_user(self.peer_in).search([("id", "=", fresh.id)]))
+        self.owner.email_sharing_mode = "public"
+        self.assertTrue(Email.with_user(self.peer_in).search([("id", "=", fresh.id)]))
+        self.owner.email_sharing_mode = "private"
+        self.assertFalse(Email.with_user(self.peer_in).search_count([("id", "=", fresh.id)]))
+
     def test_hierarchy_never_reveals_private_mail(self):
         self.owner.email_sharing_mode = "private"
         self.assertNotIn(self.e_contact, self.visible(self.manager))
