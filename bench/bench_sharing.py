@@ -184,7 +184,7 @@ def measure(env):
         results = {}
         for who, model in (("user", env["crm.email"].with_user(viewer)),
                            ("super", env["crm.email"].sudo())):
-            def run(model=model, domain=domain, kind=kind, who=who):
+            def run(model=model, domain=domain, kind=kind, who=who, results=results):
                 model.env.invalidate_all()
                 if kind == "count":
                     results[who + "_n"] = model.search_count(domain)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import poplib
+import re
 import socket
 import ssl
 from collections.abc import Iterable, Iterator, Sequence
@@ -327,12 +328,12 @@ class ImapSession:
                 meta = self.client.fetch(chunk, ["FLAGS", "RFC822.SIZE", "INTERNALDATE"])
                 small = [u for u in chunk if u in meta
                          and (max_size is None or meta[u][b"RFC822.SIZE"] <= max_size)]
-                bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
+                bodies = self._fetch_bodies(small) if small else {}
                 for uid in chunk:
                     if uid not in meta:
                         continue  # expunged meanwhile
                     item = meta[uid]
-                    raw = bodies.get(uid, {}).get(b"BODY[]")
+                    raw = bodies.get(uid)
                     out.append(
                         FetchedMessage(
                             uid=uid,
@@ -343,6 +344,26 @@ class ImapSession:
                         )
                     )
         return out
+
+    def _fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
+        """UID -> raw message via ``UID FETCH ... (BODY.PEEK[])``.
+
+        imapclient's generic response lexer costs more CPU than parsing the messages; the
+        answer to this one command has a fixed shape, so it is read straight from imaplib's
+        (header line, literal) pairs. Anything unexpected goes through imapclient instead.
+        """
+        imap = getattr(self.client, "_imap", None)
+        if imap is not None and self.client.use_uid:
+            message_set = ",".join(str(int(u)) for u in uids)
+            typ, data = imap.uid("FETCH", message_set, "(BODY.PEEK[])")
+            if typ == "OK":
+                bodies = _parse_body_fetch(data)
+                if bodies is not None:
+                    return bodies
+        data = self.client.fetch(uids, ["BODY.PEEK[]"])
+        return {
+            uid: item[b"BODY[]"] for uid, item in data.items() if item.get(b"BODY[]") is not None
+        }
 
     def fetch_flags(
         self, name: str, uids: Sequence[int] | None = None, changedsince: int | None = None
@@ -392,6 +413,44 @@ class ImapSession:
             self._select(name)
             uids = self.client.search(["HEADER", "Message-ID", message_id])
             return max(int(u) for u in uids) if uids else None
+
+
+_BODY_HEAD_RE = re.compile(rb"\d+ \((.*?)BODY\[\] \{\d+\}", re.I | re.S)
+_UID_RE = re.compile(rb"(?:^|[ (])UID (\d+)(?=[ )]|$)", re.I)
+
+
+def _parse_body_fetch(data: list) -> dict[int, bytes] | None:
+    """Bodies from imaplib's FETCH data for ``(BODY.PEEK[])``, or None if it looks unusual.
+
+    A message arrives as ``(b"<seq> (UID <uid> BODY[] {<n>}", literal)`` followed by its
+    trailer (``b")"``, or ``b" UID <uid>)"`` when the server puts the UID last). Unsolicited
+    FETCH responses without a literal (flag changes) are skipped.
+    """
+    out: dict[int, bytes] = {}
+    pending: list | None = None
+    for item in data:
+        if isinstance(item, tuple):
+            if pending is not None or len(item) != 2:
+                return None
+            head, literal = item
+            match = _BODY_HEAD_RE.fullmatch(head)
+            if match is None:
+                return None
+            uid = _UID_RE.search(match.group(1))
+            pending = [int(uid.group(1)) if uid else None, literal]
+        elif pending is not None:
+            if not isinstance(item, bytes) or not item.endswith(b")"):
+                return None
+            if pending[0] is None:
+                uid = _UID_RE.search(item)
+                if uid is None:
+                    return None
+                pending[0] = int(uid.group(1))
+            out[pending[0]] = bytes(pending[1])
+            pending = None
+        elif item is None or b"BODY[" in bytes(item).upper():
+            return None  # NIL or quoted body: let imapclient sort it out
+    return out if pending is None else None
 
 
 def _flags(values: Iterable) -> tuple[str, ...]:

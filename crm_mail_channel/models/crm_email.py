@@ -26,7 +26,7 @@ class CrmEmail(models.Model):
     # Subject, body, preview and attachments live in crm.email.content (issue 3, sharing):
     # record rules there apply the visibility level. These fields read it as the current user.
     subject = fields.Char(
-        readonly=True, compute="_compute_content", inverse="_inverse_content",
+        readonly=True, compute="_compute_subject", inverse="_inverse_content",
         search="_search_subject", compute_sudo=False,
     )
     date = fields.Datetime(index=True, readonly=True)
@@ -46,7 +46,7 @@ class CrmEmail(models.Model):
         search="_search_preview", compute_sudo=False,
     )
     attachment_ids = fields.Many2many(
-        "ir.attachment", string="Attachments", readonly=True, compute="_compute_content",
+        "ir.attachment", string="Attachments", readonly=True, compute="_compute_attachment_ids",
         compute_sudo=False,
     )
     has_attachments = fields.Boolean(
@@ -426,22 +426,38 @@ class CrmEmail(models.Model):
             email.owner_user_ids = presences.user_id
             email.shared_owner_ids = presences.filtered("is_shared").user_id
 
-    @api.depends_context("uid")
-    @api.depends("content_ids.subject", "content_ids.body_html", "content_ids.preview",
-                 "content_ids.has_attachments")
-    def _compute_content(self):
+    def _readable_content(self, part):
+        """``{email id: content row}`` of ``part`` that the current user may read (rules)."""
         real = self.filtered("id")
-        contents = self.env["crm.email.content"].search([("email_id", "in", real.ids)])
-        by_key = {(content.email_id.id, content.part): content for content in contents}
-        attachments = self.env["ir.attachment"]
+        contents = self.env["crm.email.content"].search(
+            [("email_id", "in", real.ids), ("part", "=", part)]
+        )
+        return {content.email_id.id: content for content in contents}
+
+    @api.depends_context("uid")
+    @api.depends("content_ids.subject")
+    def _compute_subject(self):
+        subjects = self._readable_content("subject")
         for email in self:
-            subject = by_key.get((email.id, "subject"))
-            body = by_key.get((email.id, "body"))
-            email.subject = subject.subject if subject else False
+            email.subject = subjects[email.id].subject if email.id in subjects else False
+
+    @api.depends_context("uid")
+    @api.depends("content_ids.body_html", "content_ids.preview", "content_ids.has_attachments")
+    def _compute_content(self):
+        bodies = self._readable_content("body")
+        for email in self:
+            body = bodies.get(email.id)
             email.body_html = body.body_html if body else False
             email.preview = body.preview if body else False
             email.has_attachments = body.has_attachments if body else False
-            email.attachment_ids = body.attachment_ids if body else attachments
+
+    @api.depends_context("uid")
+    @api.depends("content_ids.attachment_ids")
+    def _compute_attachment_ids(self):
+        bodies = self._readable_content("body")
+        for email in self:
+            body = bodies.get(email.id)
+            email.attachment_ids = body.attachment_ids if body else False
 
     def _inverse_content(self):
         Content = self.env["crm.email.content"]
