@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Protocol
@@ -41,6 +43,10 @@ class SyncOptions:
     flag_fallback_window: int = 2000  # recent UIDs whose flags are re-read without CONDSTORE
     max_attachment_size: int | None = None  # larger attachments are dropped, not the message
     sync_flags: bool = True
+    # Fetch the next batch in a background thread while the current one is parsed and
+    # stored (socket reads release the GIL). The store is still only called from the
+    # caller's thread.
+    prefetch: bool = True
 
 
 class SyncStore(Protocol):
@@ -116,6 +122,81 @@ def _handle_fetched(
     return messages, failures
 
 
+class _Prefetcher:
+    """Fetches UID chunks one ahead in a worker thread; yields (chunk, fetched) in order.
+
+    The session is used by the worker only while iterating; ``close()`` (always called)
+    waits for an in-flight FETCH to finish so the connection is idle and consistent again.
+    A fetch error is re-raised in the consumer at the position of the failed chunk, so every
+    batch fetched before it is still handled.
+    """
+
+    _DONE = object()
+
+    def __init__(self, session: ImapSession, folder: str, chunks: Sequence[list[int]],
+                 max_size: int | None) -> None:
+        self._session = session
+        self._folder = folder
+        self._chunks = chunks
+        self._max_size = max_size
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="imap-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for chunk in self._chunks:
+                if self._stop.is_set():
+                    return
+                try:
+                    fetched = self._session.fetch_messages(self._folder, chunk, self._max_size)
+                except BaseException as exc:  # handed to the consumer thread
+                    self._put((chunk, exc))
+                    return
+                if not self._put((chunk, fetched)):
+                    return
+        finally:
+            self._put(self._DONE)
+
+    def __iter__(self) -> Iterator[tuple[list[int], list[FetchedMessage]]]:
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                return
+            chunk, fetched = item
+            if isinstance(fetched, BaseException):
+                raise fetched
+            yield chunk, fetched
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _fetch_chunks(
+    session: ImapSession, folder: str, chunks: list[list[int]], options: SyncOptions
+) -> tuple[Iterator[tuple[list[int], list[FetchedMessage]]], Callable[[], None]]:
+    if options.prefetch and len(chunks) > 1:
+        prefetcher = _Prefetcher(session, folder, chunks, options.max_message_size)
+        return iter(prefetcher), prefetcher.close
+
+    def serial() -> Iterator[tuple[list[int], list[FetchedMessage]]]:
+        for chunk in chunks:
+            yield chunk, session.fetch_messages(folder, chunk, options.max_message_size)
+
+    return serial(), lambda: None
+
+
 def _sync_flags(
     session: ImapSession, store: SyncStore, state: FolderState, status_modseq: int | None,
     options: SyncOptions,
@@ -184,26 +265,35 @@ def run_imap_sync(
             uids = session.search_uids(
                 ref.name, since=options.since if first else None, min_uid=state.last_uid + 1
             )
-        for start in range(0, len(uids), options.batch_size):
-            if clock.expired():
-                remaining = len(uids) - start
-                folder_report["backlog"] = remaining
-                report.backlog += remaining
-                report.finished = False
-                break
-            chunk = uids[start:start + options.batch_size]
-            fetched = session.fetch_messages(ref.name, chunk, options.max_message_size)
-            messages, failures = _handle_fetched(fetched, options)
-            # UIDs missing from the answer were expunged meanwhile: the cursor may pass them.
-            new_state = replace(state, last_uid=max(chunk))
-            store.store_batch(state, messages, failures, new_state)
-            state = new_state
-            folder_report["imported"] += len(messages)
-            folder_report["quarantined"] += len(failures)
-            report.imported += len(messages)
-            report.quarantined += len(failures)
-            if progress:
-                progress(ref.name, start + len(chunk), len(uids))
+        chunks = [uids[i:i + options.batch_size] for i in range(0, len(uids), options.batch_size)]
+        done = 0
+        if chunks and clock.expired():
+            batches, close = iter(()), lambda: None
+        else:
+            batches, close = _fetch_chunks(session, ref.name, chunks, options)
+        try:
+            for chunk, fetched in batches:
+                messages, failures = _handle_fetched(fetched, options)
+                # UIDs missing from the answer were expunged meanwhile: the cursor may pass them.
+                new_state = replace(state, last_uid=max(chunk))
+                store.store_batch(state, messages, failures, new_state)
+                state = new_state
+                done += len(chunk)
+                folder_report["imported"] += len(messages)
+                folder_report["quarantined"] += len(failures)
+                report.imported += len(messages)
+                report.quarantined += len(failures)
+                if progress:
+                    progress(ref.name, done, len(uids))
+                if done < len(uids) and clock.expired():
+                    break
+        finally:
+            close()
+        if done < len(uids):
+            remaining = len(uids) - done
+            folder_report["backlog"] = remaining
+            report.backlog += remaining
+            report.finished = False
         folder_report["last_uid"] = state.last_uid
         if not report.finished:
             break
