@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import logging
 import poplib
 import re
 import socket
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 FETCH_BATCH = 200
+_IMAPLIB_LOGGER = logging.getLogger("imapclient.imaplib")
 SENT_FALLBACK_NAMES = ("Sent", "Sent Items", "Sent Messages", "INBOX.Sent", "INBOX/Sent",
                        "[Gmail]/Sent Mail")
 
@@ -320,7 +322,7 @@ class ImapSession:
     ) -> list[FetchedMessage]:
         """Fetch messages with BODY.PEEK[] (never sets \\Seen); oversize ones without body."""
         out: list[FetchedMessage] = []
-        with _mapped(self.settings):
+        with _mapped(self.settings), self._imaplib_debug_off():
             self._select(name)
             uids = sorted({int(u) for u in uids})
             for start in range(0, len(uids), batch_size):
@@ -345,6 +347,23 @@ class ImapSession:
                     )
         return out
 
+    @contextmanager
+    def _imaplib_debug_off(self) -> Iterator[None]:
+        """imapclient runs imaplib at debug level 5 (routed to the "imapclient.imaplib"
+        logger), so imaplib formats repr() of every response - whole message bodies - even
+        when nothing is logged. That costs more than parsing the messages: switch it off
+        while fetching unless that logger actually wants debug output."""
+        imap = getattr(self.client, "_imap", None)
+        level = getattr(imap, "debug", 0)
+        if not level or _IMAPLIB_LOGGER.isEnabledFor(logging.DEBUG):
+            yield
+            return
+        imap.debug = 0
+        try:
+            yield
+        finally:
+            imap.debug = level
+
     def _fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
         """UID -> raw message via ``UID FETCH ... (BODY.PEEK[])``.
 
@@ -368,7 +387,7 @@ class ImapSession:
     def fetch_flags(
         self, name: str, uids: Sequence[int] | None = None, changedsince: int | None = None
     ) -> dict[int, tuple[str, ...]]:
-        with _mapped(self.settings):
+        with _mapped(self.settings), self._imaplib_debug_off():
             self._select(name)
             if uids is None:
                 target = [int(u) for u in self.client.search(["ALL"])]

@@ -556,7 +556,12 @@ def parse_message(raw: bytes, max_attachment_size: int | None = None) -> ParsedM
             return _parse_tree(raw, tree, max_attachment_size)
         except Exception:
             pass  # fall through to the stdlib parser, which decides what is an error
-    # compat32 next: we read raw headers and decode them ourselves, and it is several times
+    return _parse_stdlib(raw, max_attachment_size)
+
+
+def _parse_stdlib(raw: bytes, max_attachment_size: int | None) -> ParsedMessage:
+    """The reference path: the stdlib parser (compat32, then policy.default)."""
+    # compat32 first: we read raw headers and decode them ourselves, and it is several times
     # faster than policy.default (whose header objects are built on every access).
     try:
         return _parse_with(raw, policy.compat32, max_attachment_size)

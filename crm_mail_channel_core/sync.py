@@ -123,12 +123,12 @@ def _handle_fetched(
 
 
 class _Prefetcher:
-    """Fetches UID chunks one ahead in a worker thread; yields (chunk, fetched) in order.
+    """Fetches UID chunks at most one ahead in a worker thread; yields (chunk, fetched).
 
     The session is used by the worker only while iterating; ``close()`` (always called)
     waits for an in-flight FETCH to finish so the connection is idle and consistent again.
     A fetch error is re-raised in the consumer at the position of the failed chunk, so every
-    batch fetched before it is still handled.
+    batch fetched before it is still handled. At most two batches are held in memory.
     """
 
     _DONE = object()
@@ -139,34 +139,28 @@ class _Prefetcher:
         self._folder = folder
         self._chunks = chunks
         self._max_size = max_size
-        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._queue: queue.Queue = queue.Queue()
+        self._credits = threading.Semaphore(1)  # chunks the consumer is ready to receive
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="imap-prefetch", daemon=True)
         self._thread.start()
 
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
     def _run(self) -> None:
         try:
             for chunk in self._chunks:
+                while not self._credits.acquire(timeout=0.1):
+                    if self._stop.is_set():
+                        return
                 if self._stop.is_set():
                     return
                 try:
                     fetched = self._session.fetch_messages(self._folder, chunk, self._max_size)
                 except BaseException as exc:  # handed to the consumer thread
-                    self._put((chunk, exc))
+                    self._queue.put((chunk, exc))
                     return
-                if not self._put((chunk, fetched)):
-                    return
+                self._queue.put((chunk, fetched))
         finally:
-            self._put(self._DONE)
+            self._queue.put(self._DONE)
 
     def __iter__(self) -> Iterator[tuple[list[int], list[FetchedMessage]]]:
         while True:
@@ -176,10 +170,12 @@ class _Prefetcher:
             chunk, fetched = item
             if isinstance(fetched, BaseException):
                 raise fetched
+            self._credits.release()  # fetch the next chunk while this one is handled
             yield chunk, fetched
 
     def close(self) -> None:
         self._stop.set()
+        self._credits.release()
         self._thread.join()
 
 
