@@ -318,6 +318,26 @@ class _FastPart(Message):
         self._headers = headers
         self._body = body
         self._params: dict = {}
+        self._index: dict | None = None
+
+    # Headers are never changed on these parts: look them up by name through an index
+    # instead of Message's linear scan (first occurrence wins, as in Message.get).
+    def _first(self, name: str):
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for key, value in self._headers:
+                index.setdefault(key.lower(), (key, value))
+        return index.get(name.lower())
+
+    def get(self, name, failobj=None):
+        found = self._first(name)
+        return failobj if found is None else self.policy.header_fetch_parse(*found)
+
+    __getitem__ = get
+
+    def __contains__(self, name) -> bool:
+        return self._first(name) is not None
 
     def _get_params_preserve(self, failobj, header):
         # Content-Type/-Disposition parameters are read several times per part (type,

@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from .crm_email import _check_access_in_sql
+
 PARTS = [("subject", "Subject"), ("body", "Body and attachments")]
 LEVEL_PARTS = {"full": ("subject", "body"), "subject": ("subject",), "metadata": ()}
 LEVEL_PARAM = "crm_mail_channel.email_visibility_level"
@@ -50,6 +52,10 @@ class CrmEmailContent(models.Model):
         # See crm.email._search: the rules read computed many2many relation tables.
         self.env["crm.email"].flush_model(["owner_user_ids", "shared_owner_ids"])
         return super()._search(domain, offset=offset, limit=limit, order=order, **kwargs)
+
+    def _check_access(self, operation):
+        # Same rules, evaluated in SQL rather than in Python (see crm.email._check_access).
+        return _check_access_in_sql(self, operation, super()._check_access)
 
     @api.model
     def _audience_parts(self):
