@@ -135,6 +135,18 @@ def build(env, rng):
         SELECT DISTINCT email_id, user_id FROM crm_email_presence WHERE is_shared
         ON CONFLICT DO NOTHING
     """))
+    # crm.email.reader_keys as _compute_reader_keys stores it (owners, -sharing owners, 0).
+    cr.execute(SQL("""
+        UPDATE crm_email e SET reader_keys = ARRAY(
+            SELECT DISTINCT key FROM (
+                SELECT p.user_id AS key FROM crm_email_presence p WHERE p.email_id = e.id
+                UNION ALL
+                SELECT -p.user_id FROM crm_email_presence p
+                 WHERE p.email_id = e.id AND p.is_shared
+                UNION ALL
+                SELECT 0 WHERE e.sent_from_crm
+            ) t ORDER BY key)
+    """))
     cr.execute(SQL("""
         INSERT INTO crm_email_content (email_id, part, subject, create_uid, write_uid,
                                        create_date, write_date)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -26,6 +27,9 @@ from .errors import (
     ServerError,
     TlsError,
 )
+
+if TYPE_CHECKING:  # typing.Self exists from Python 3.11; Odoo 18 also runs on 3.10
+    from typing import Self
 
 __all__ = [
     "FetchedMessage",
@@ -41,8 +45,14 @@ __all__ = [
 
 FETCH_BATCH = 200
 _IMAPLIB_LOGGER = logging.getLogger("imapclient.imaplib")
-SENT_FALLBACK_NAMES = ("Sent", "Sent Items", "Sent Messages", "INBOX.Sent", "INBOX/Sent",
-                       "[Gmail]/Sent Mail")
+SENT_FALLBACK_NAMES = (
+    "Sent",
+    "Sent Items",
+    "Sent Messages",
+    "INBOX.Sent",
+    "INBOX/Sent",
+    "[Gmail]/Sent Mail",
+)
 
 
 @dataclass
@@ -107,18 +117,23 @@ def _provider(host: str) -> str | None:
 def _auth_error(settings: MailboxSettings, text: str) -> MailChannelError:
     lowered = text.lower()
     provider = _provider(settings.host)
-    if "application-specific password" in lowered or "app password" in lowered or (
-        provider == "google" and "web login required" in lowered
+    if (
+        "application-specific password" in lowered
+        or "app password" in lowered
+        or (provider == "google" and "web login required" in lowered)
     ):
         return AppPasswordRequired(
             "Google refuses your normal password here. Turn on 2-Step Verification, create an "
             "app password (Google Account > Security > App passwords) and enter it instead."
-            if provider == "google" else None,
+            if provider == "google"
+            else None,
             detail=text,
         )
     if provider == "microsoft" and (
-        "basicauthblocked" in lowered or "authenticate failed" in lowered
-        or "login failed" in lowered or "logondenied" in lowered
+        "basicauthblocked" in lowered
+        or "authenticate failed" in lowered
+        or "login failed" in lowered
+        or "logondenied" in lowered
     ):
         return AppPasswordRequired(
             "Microsoft has turned off password sign-in for mail programs (basic "
@@ -193,8 +208,56 @@ def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+# ---- what both sessions share ----------------------------------------------------------------
+class _Session:
+    """``with`` support and a close that never raises, for ImapSession and Pop3Session.
+
+    A subclass sets ``client`` in ``connect()`` and says how a client ends: ``_goodbye`` (the
+    protocol's polite logout) and ``_drop`` (just closing the socket, when that fails).
+    """
+
+    settings: MailboxSettings
+    client: Any
+
+    def connect(self) -> Self:
+        raise NotImplementedError
+
+    @staticmethod
+    def _goodbye(client) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _drop(client) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def _dropped_on_error(self, client) -> Iterator[None]:
+        """Drop ``client`` and re-raise when the login steps in the block fail."""
+        try:
+            yield
+        except Exception:
+            _quiet(lambda: self._drop(client))
+            raise
+
+    def close(self) -> None:
+        if self.client is not None:
+            client, self.client = self.client, None
+            try:
+                self._goodbye(client)
+            except Exception:
+                _quiet(lambda: self._drop(client))
+
+    def __enter__(self) -> Self:
+        if self.client is None:
+            self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 # ---- IMAP ------------------------------------------------------------------------------------
-class ImapSession:
+class ImapSession(_Session):
     """A logged-in IMAP connection (imapclient). Use as a context manager."""
 
     protocol = "imap"
@@ -217,7 +280,7 @@ class ImapSession:
                 ssl_context=settings.ssl_context(),
                 timeout=settings.timeout,
             )
-            try:
+            with self._dropped_on_error(client):
                 if settings.security == "starttls":
                     client.starttls(settings.ssl_context())
                 client.login(settings.login, settings.password)
@@ -229,27 +292,16 @@ class ImapSession:
                         self._condstore_enabled = True
                     except Exception:
                         self._condstore_enabled = False
-            except Exception:
-                _quiet(client.shutdown)
-                raise
             self.client = client
         return self
 
-    def close(self) -> None:
-        if self.client is not None:
-            client, self.client = self.client, None
-            try:
-                client.logout()
-            except Exception:
-                _quiet(client.shutdown)
+    @staticmethod
+    def _goodbye(client: imapclient.IMAPClient) -> None:
+        client.logout()
 
-    def __enter__(self) -> ImapSession:
-        if self.client is None:
-            self.connect()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    @staticmethod
+    def _drop(client: imapclient.IMAPClient) -> None:
+        client.shutdown()
 
     @property
     def has_condstore(self) -> bool:
@@ -317,7 +369,10 @@ class ImapSession:
             return sorted(int(u) for u in uids if int(u) >= min_uid)
 
     def fetch_messages(
-        self, name: str, uids: Sequence[int], max_size: int | None = None,
+        self,
+        name: str,
+        uids: Sequence[int],
+        max_size: int | None = None,
         batch_size: int = FETCH_BATCH,
     ) -> list[FetchedMessage]:
         """Fetch messages with BODY.PEEK[] (never sets \\Seen); oversize ones without body."""
@@ -326,10 +381,13 @@ class ImapSession:
             self._select(name)
             uids = sorted({int(u) for u in uids})
             for start in range(0, len(uids), batch_size):
-                chunk = uids[start:start + batch_size]
+                chunk = uids[start : start + batch_size]
                 meta = self.client.fetch(chunk, ["FLAGS", "RFC822.SIZE", "INTERNALDATE"])
-                small = [u for u in chunk if u in meta
-                         and (max_size is None or meta[u][b"RFC822.SIZE"] <= max_size)]
+                small = [
+                    u
+                    for u in chunk
+                    if u in meta and (max_size is None or meta[u][b"RFC822.SIZE"] <= max_size)
+                ]
                 bodies = self._fetch_bodies(small) if small else {}
                 for uid in chunk:
                     if uid not in meta:
@@ -412,8 +470,9 @@ class ImapSession:
             else:
                 self.client.remove_flags(uids, [imapclient.SEEN], silent=True)
 
-    def append(self, name: str, raw: bytes, seen: bool = True,
-               when: datetime | None = None) -> int | None:
+    def append(
+        self, name: str, raw: bytes, seen: bool = True, when: datetime | None = None
+    ) -> int | None:
         """Append a message; return its UID when the server reports it (UIDPLUS)."""
         with _mapped(self.settings):
             flags = [imapclient.SEEN] if seen else []
@@ -482,7 +541,7 @@ def _quiet(func) -> None:
 
 
 # ---- POP3 ------------------------------------------------------------------------------------
-class Pop3Session:
+class Pop3Session(_Session):
     """A logged-in POP3 connection. Read-only: never deletes."""
 
     protocol = "pop3"
@@ -496,38 +555,29 @@ class Pop3Session:
         with _mapped(settings):
             if settings.security == "ssl":
                 client = poplib.POP3_SSL(
-                    settings.host, settings.port, timeout=settings.timeout,
+                    settings.host,
+                    settings.port,
+                    timeout=settings.timeout,
                     context=settings.ssl_context(),
                 )
             else:
                 client = poplib.POP3(settings.host, settings.port, timeout=settings.timeout)
-            try:
+            with self._dropped_on_error(client):
                 if settings.security == "starttls":
                     client.stls(context=settings.ssl_context())
                 client.user(settings.login)
                 client.pass_(settings.password)
-            except Exception:
-                _quiet(client.close)
-                raise
             self.client = client
         return self
 
-    def close(self) -> None:
-        if self.client is not None:
-            client, self.client = self.client, None
-            # QUIT only: without DELE commands nothing is removed from the server.
-            try:
-                client.quit()
-            except Exception:
-                _quiet(client.close)
+    @staticmethod
+    def _goodbye(client: poplib.POP3) -> None:
+        # QUIT only: without DELE commands nothing is removed from the server.
+        client.quit()
 
-    def __enter__(self) -> Pop3Session:
-        if self.client is None:
-            self.connect()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    @staticmethod
+    def _drop(client: poplib.POP3) -> None:
+        client.close()
 
     def stat(self) -> tuple[int, int]:
         with _mapped(self.settings):

@@ -18,6 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from crm_mail_channel_core.testing._process import pid_alive as _pid_alive  # noqa: E402
+
 RUN_DIR = ROOT / ".run" / "services"
 SERVICES_FILE = ROOT / ".run" / "services.json"
 
@@ -36,16 +38,8 @@ def _save(data: dict) -> None:
     os.replace(tmp, SERVICES_FILE)
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _pid_running(info: dict) -> bool:
+    return _pid_alive(info.get("pid"))
 
 
 # ---- dovecot ---------------------------------------------------------------------------------
@@ -69,8 +63,7 @@ def stop_dovecot(info: dict) -> None:
     DovecotServer.attach(info).stop()
 
 
-def dovecot_running(info: dict) -> bool:
-    return _pid_alive(info.get("pid"))
+dovecot_running = _pid_running
 
 
 # ---- knot / smtp sink (launchers written by other engineers; imported lazily) ---------------
@@ -115,10 +108,6 @@ def stop_smtp(info: dict) -> None:
     SmtpSink.attach(info).stop()
 
 
-def _pid_running(info: dict) -> bool:
-    return _pid_alive(info.get("pid"))
-
-
 # name -> (start(previous_info) -> info, stop(info), running(info) -> bool)
 SERVICES = {
     "dovecot": (start_dovecot, stop_dovecot, dovecot_running),
@@ -130,8 +119,11 @@ SERVICES = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("start", "stop", "status"))
-    parser.add_argument("--only", default=",".join(SERVICES),
-                        help="comma-separated subset of: " + ", ".join(SERVICES))
+    parser.add_argument(
+        "--only",
+        default=",".join(SERVICES),
+        help="comma-separated subset of: " + ", ".join(SERVICES),
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = set(names) - set(SERVICES)

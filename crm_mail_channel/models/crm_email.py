@@ -16,6 +16,29 @@ LINK_REASONS = [
 ]
 
 
+class _IntArray(fields.Field):
+    """An ``int4[]`` column (sharing reader keys, issue 3), searched by crm.email only."""
+
+    type = "integer"
+    column_type = ("_int4", "int4[]")
+    aggregator = None
+
+    def convert_to_column(self, value, record, values=None, validate=True):
+        return sorted({int(v) for v in value}) if value else None
+
+    def convert_to_cache(self, value, record, validate=True):
+        return tuple(sorted({int(v) for v in value})) if value else ()
+
+    def convert_to_record(self, value, record):
+        return value or ()
+
+    def convert_to_read(self, value, record, use_display_name=True):
+        return list(value or ())
+
+    def convert_to_export(self, value, record):
+        return ",".join(map(str, value or ()))
+
+
 class CrmEmail(models.Model):
     """One email message, stored once whatever the number of mailboxes it sits in."""
 
@@ -140,14 +163,45 @@ class CrmEmail(models.Model):
         content_keys = ("subject", "body_html", "preview", "has_attachments")
         contents = [{key: vals.pop(key, False) for key in content_keys} for vals in vals_list]
         emails = self.create(vals_list)
+        # Performance (issue 2 benchmark): an ORM create runs the HTML sanitiser twice per
+        # body (once for the column, once for the cache), the sync's largest cost. Sanitise
+        # once here, with the body field's own sanitiser and options, and insert the rows in
+        # one statement. Nothing unsanitised reaches the column.
+        Content = self.env["crm.email.content"].sudo()
+        body_field = Content._fields["body_html"]
         rows = []
         for email, content in zip(emails, contents, strict=True):
-            rows.append({"email_id": email.id, "part": "subject", "subject": content["subject"]})
-            rows.append({
-                "email_id": email.id, "part": "body", "body_html": content["body_html"],
-                "preview": content["preview"], "has_attachments": content["has_attachments"],
-            })
-        self.env["crm.email.content"].sudo().create(rows)
+            body = content["body_html"]
+            body = body_field.convert_to_cache(body, Content) if body else None
+            subject, preview = (
+                None if content[key] is False else content[key] for key in ("subject", "preview")
+            )
+            rows.append((email.id, "subject", subject, None, None, None))
+            rows.append((email.id, "body", None, body, preview, bool(content["has_attachments"])))
+        if rows:
+            columns = list(zip(*rows, strict=True))
+            self.env.cr.execute(SQL(
+                """INSERT INTO crm_email_content (email_id, part, subject, body_html, preview,
+                       has_attachments, create_uid, write_uid, create_date, write_date)
+                   SELECT e, p, s, b, v, a, %(uid)s, %(uid)s, %(now)s, %(now)s
+                   FROM unnest(%(e)s::int[], %(p)s::varchar[], %(s)s::varchar[],
+                               %(b)s::text[], %(v)s::varchar[], %(a)s::bool[])
+                        AS t(e, p, s, b, v, a)
+                   RETURNING id""",
+                uid=self.env.uid, now=self.env.cr.now(), e=list(columns[0]),
+                p=list(columns[1]), s=list(columns[2]), b=list(columns[3]),
+                v=list(columns[4]), a=list(columns[5]),
+            ))
+            created = Content.browse([row[0] for row in self.env.cr.fetchall()])
+            # What an ORM create would tell the cache and the dependent computed fields.
+            emails.invalidate_recordset(["content_ids"])
+            created.modified(
+                ["email_id", "part", "subject", "body_html", "preview", "has_attachments"],
+                create=True,
+            )
+            for field in Content._fields.values():
+                if field.store and field.compute:
+                    self.env.add_to_compute(field, created)
         return emails
 
     def action_mark_read(self):
@@ -413,13 +467,69 @@ class CrmEmail(models.Model):
     )
     _rec_names_search = ["subject", "email_from"]
 
-    @api.model
-    def _search(self, domain, offset=0, limit=None, order=None, **kwargs):
-        # The rules read the relation tables of these computed many2many fields, and Odoo
-        # does not flush pending many2many recomputations before a query: do it here so a
-        # change is visible to the very next search, even in the same transaction.
-        self.flush_model(["owner_user_ids", "shared_owner_ids"])
-        return super()._search(domain, offset=offset, limit=limit, order=order, **kwargs)
+    # Reader keys (issue 3, privacy and benchmark): the record rules read one stored int4[]
+    # column per email instead of the relation tables above. Keys: owner user ids (> 0),
+    # minus the id of each owner whose copy is shared (< 0), and 0 when sent from CRM. It is a
+    # stored computed field, so every write that changes a presence's owner or is_shared (mode,
+    # share switch, thread override, excluded domains, contacts) or sent_from_crm recomputes
+    # it, and any query whose rules read it flushes it first (to_flush), never an eager flush
+    # in _search: that one ran inside computations of the flags (fetch() searches) and stored
+    # the email-level sets from stale, half-computed presence flags.
+    reader_keys = _IntArray(
+        "Reader keys", compute="_compute_reader_keys", store=True, readonly=True, copy=False,
+        prefetch=False,
+    )
+
+    @api.depends("presence_ids.user_id", "presence_ids.is_shared", "sent_from_crm")
+    def _compute_reader_keys(self):
+        for email in self:
+            keys = {0} if email.sent_from_crm else set()
+            for presence in email.presence_ids.filtered("user_id"):
+                keys.add(presence.user_id.id)
+                if presence.is_shared:
+                    keys.add(-presence.user_id.id)
+            email.reader_keys = tuple(sorted(keys))
+
+    def _condition_to_sql(self, alias, fname, operator, value, query):
+        """SQL of the two reader-key conditions the record rules use (user id ``U``).
+
+        ``('reader_keys', '=', U)``: U owns the email. ``('reader_keys', 'in', [U])``: U
+        owns it, or it was sent from CRM, or an owner whose audience or superiors include U
+        shares it. The owners sharing with U are resolved by one uncorrelated sub-select
+        (audience everyone, audience users, audience groups, superiors) that PostgreSQL runs
+        once per query; per row only an array overlap remains. Nothing per user is cached.
+        """
+        if fname != "reader_keys":
+            return super()._condition_to_sql(alias, fname, operator, value, query)
+        column = self._field_to_sql(alias, fname, query)
+        if operator == "=" and isinstance(value, int):
+            return SQL("(%s @> ARRAY[%s]::int4[])", column, value)
+        if operator == "in" and len(value) == 1 and isinstance(value[0], int):
+            Users = self.env["res.users"]
+            flush = [Users._fields[name] for name in (
+                "email_audience_everyone", "email_audience_user_ids",
+                "email_audience_group_ids", "email_superior_ids", "groups_id",
+            )]
+            uid = value[0]
+            sharers = SQL(
+                """SELECT -u.id FROM res_users u
+                    WHERE u.email_audience_everyone
+                       OR EXISTS (SELECT 1 FROM res_users_email_audience_user_rel a
+                                   WHERE a.user_id = u.id AND a.audience_user_id = %(uid)s)
+                       OR EXISTS (SELECT 1 FROM res_users_email_superior_rel s
+                                   WHERE s.user_id = u.id AND s.superior_id = %(uid)s)
+                       OR EXISTS (SELECT 1 FROM res_users_email_audience_group_rel g
+                                    JOIN res_groups_users_rel gu ON gu.gid = g.group_id
+                                   WHERE g.user_id = u.id AND gu.uid = %(uid)s)""",
+                uid=uid,
+            )
+            for field in flush:
+                sharers = SQL("%s", sharers, to_flush=field)
+            return SQL(
+                "(%s && (ARRAY[%s, 0] || ARRAY(%s))::int4[])", column, uid, sharers,
+            )
+        raise NotImplementedError(f"reader_keys {operator} {value!r}")
+
 
     # -- performance of the sharing rules (issue 3, benchmark) --------------------------------
     # Emails of a company and its contacts (what ``partner_ids child_of company`` finds). The

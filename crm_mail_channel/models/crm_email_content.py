@@ -47,12 +47,6 @@ class CrmEmailContent(models.Model):
         ("part_unique", "unique(email_id, part)", "One row per email and part."),
     ]
 
-    @api.model
-    def _search(self, domain, offset=0, limit=None, order=None, **kwargs):
-        # See crm.email._search: the rules read computed many2many relation tables.
-        self.env["crm.email"].flush_model(["owner_user_ids", "shared_owner_ids"])
-        return super()._search(domain, offset=offset, limit=limit, order=order, **kwargs)
-
     def _check_access(self, operation):
         # Same rules, evaluated in SQL rather than in Python (see crm.email._check_access).
         return _check_access_in_sql(self, operation, super()._check_access)

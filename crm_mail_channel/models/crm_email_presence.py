@@ -68,7 +68,6 @@ class CrmEmailPresence(models.Model):
             )
             own = sharing_domains.addresses_of(owner.email, presence.mailbox_id.login)
             presence.is_excluded = sharing_domains.is_excluded(participants, own, domains)
-            print("DBG is_excl", presence.id, domains, presence.is_excluded)
 
     @api.depends("email_id.partner_ids", "user_id.email_shared_partner_ids")
     def _compute_contact_shared(self):
@@ -91,7 +90,6 @@ class CrmEmailPresence(models.Model):
                 presence.is_shared = presence.contact_shared
             else:
                 presence.is_shared = False
-            print("DBG is_shared", presence.id, override, mode, presence.is_excluded, presence.is_shared)
 
     def _sharing_reason(self):
         self.ensure_one()
@@ -150,8 +148,5 @@ class CrmEmailPresence(models.Model):
         # and the email-level sets the record rules read): queuing only the presence flags
         # left crm.email's stored sets stale, and the mail visible to the old audience.
         self.env.add_to_compute(self._fields["is_excluded"], presences)
-        print("DBG protected", self.env.protected(self._fields["is_shared"]), self.env.protected(self._fields["is_excluded"]), self.env.su, presences.ids)
         presences.modified(["is_excluded"])
-        print("DBG tocompute", self.env.transaction.tocompute.get(self._fields["is_shared"]), self.env.transaction.tocompute.get(self._fields["is_excluded"]))
         self.env.flush_all()
-        print("DBG recompute", len(presences), [(p.id, p.is_excluded, p.is_shared, p.email_id.shared_owner_ids.ids) for p in presences][:5], self.env["res.config.settings"]._crm_email_org_excluded_domains())

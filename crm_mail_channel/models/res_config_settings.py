@@ -103,7 +103,6 @@ class ResConfigSettings(models.TransientModel):
         before = self._crm_email_org_excluded_domains()
         res = super().set_values()
         after = self._crm_email_org_excluded_domains()
-        print("DBG set_values", before, after, [s.crm_email_excluded_apply_synced for s in self])
         if before != after and any(s.crm_email_excluded_apply_synced for s in self):
             self.env["crm.email.presence"]._crm_recompute_exclusions()
         return res

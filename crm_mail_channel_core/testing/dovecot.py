@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
 import pwd
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -19,6 +17,16 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+
+from ._process import (
+    Launcher,
+    SharedServer,
+    free_port,
+    pid_alive,
+    port_open,
+    wait_pid_gone,
+    wait_until,
+)
 
 DOVECOT_BIN = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM_BIN = shutil.which("doveadm") or "/usr/bin/doveadm"
@@ -41,21 +49,7 @@ SPECIAL_FOLDERS = {
 DEFAULT_FOLDERS = ("Sent", "Drafts", "Trash", "Junk", "Archive")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-class DovecotServer:
+class DovecotServer(Launcher):
     """A Dovecot instance with private config, state and mail under ``base_dir``."""
 
     host = "127.0.0.1"
@@ -125,42 +119,43 @@ class DovecotServer:
             self.users_path.write_text("")
             os.chmod(self.users_path, 0o644)
         if not self.imap_port:
-            self.imap_port, self.imaps_port = _free_port(), _free_port()
-            self.pop3_port, self.pop3s_port = _free_port(), _free_port()
+            self.imap_port, self.imaps_port = free_port(), free_port()
+            self.pop3_port, self.pop3s_port = free_port(), free_port()
         self._write_config()
         # The daemon inherits our stdio: never hand it a pipe, or waiting for EOF hangs.
         err_path = self.base_dir / "start.err"
         with open(err_path, "w") as err:
             result = subprocess.run(
                 [DOVECOT_BIN, "-c", str(self.config_path)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=30,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                timeout=30,
             )
         if result.returncode != 0:
             raise RuntimeError(f"dovecot failed to start: {err_path.read_text().strip()}")
-        deadline = time.monotonic() + 10
         ports = (self.imap_port, self.imaps_port, self.pop3_port, self.pop3s_port)
-        while not (self._master_pid() and all(_port_open(self.host, p) for p in ports)):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dovecot did not open its ports; see {self.log_path}")
-            time.sleep(0.02)
+        if not wait_until(
+            lambda: self._master_pid() and all(port_open(p, self.host) for p in ports)
+        ):
+            raise RuntimeError(f"dovecot did not open its ports; see {self.log_path}")
         self._running = True
         return self
 
     def stop(self) -> None:
         """Stop the daemon (waits until the master process is gone)."""
         pid = self._master_pid()
-        if pid and _pid_alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
         elif self.config_path.exists():
             subprocess.run(
                 [DOVEADM_BIN, "-c", str(self.config_path), "stop"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
                 timeout=30,
             )
-        deadline = time.monotonic() + 10
-        while pid and _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if pid and _pid_alive(pid):
+        if pid and not wait_pid_gone(pid):
             os.kill(pid, signal.SIGKILL)
         self._running = False
 
@@ -178,22 +173,11 @@ class DovecotServer:
                     raise
                 time.sleep(0.1)
 
-    def cleanup(self) -> None:
-        """Stop and remove the base directory when we created it."""
-        if self.managed:
-            self.stop()
-            if self._owns_dir:
-                shutil.rmtree(self.base_dir, ignore_errors=True)
-
     def is_running(self) -> bool:
-        pid = self._master_pid()
-        return bool(pid and _pid_alive(pid))
+        return pid_alive(self._master_pid())
 
-    def __enter__(self) -> DovecotServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.cleanup()
+    def _owned_dir(self) -> Path | None:
+        return self.base_dir if self._owns_dir else None
 
     def _master_pid(self) -> int | None:
         try:
@@ -204,10 +188,22 @@ class DovecotServer:
     def _make_cert(self) -> None:
         subprocess.run(
             [
-                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                "-keyout", str(self.key_path), "-out", str(self.cert_path),
-                "-days", "3650", "-subj", "/CN=localhost",
-                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                str(self.key_path),
+                "-out",
+                str(self.cert_path),
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
             ],
             check=True,
             capture_output=True,
@@ -290,9 +286,7 @@ service anvil {{
         self.config_path.write_text(conf)
 
     # ---- users and mail --------------------------------------------------------------------
-    def add_user(
-        self, login: str, password: str, folders: Iterable[str] = DEFAULT_FOLDERS
-    ) -> None:
+    def add_user(self, login: str, password: str, folders: Iterable[str] = DEFAULT_FOLDERS) -> None:
         """Add (or replace) a mail user; Dovecot re-reads the passwd-file on change.
 
         ``folders`` are created empty (Maildir++ layout); names listed in SPECIAL_FOLDERS get
@@ -385,7 +379,7 @@ service anvil {{
             if folder.upper() != "INBOX" and not client.folder_exists(folder):
                 client.create_folder(folder)
             for start in range(0, len(raws), chunk):
-                part = raws[start:start + chunk]
+                part = raws[start : start + chunk]
                 msgs = [{"msg": raw, "flags": flags, "date": when} for raw in part]
                 if when is None:
                     msgs = [{"msg": raw, "flags": flags} for raw in part]
@@ -474,40 +468,25 @@ def _logout(client) -> None:
         client.logout()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def client_ssl_context(server: DovecotServer) -> ssl.SSLContext:
     """An SSL context that trusts the server's self-signed certificate."""
     return ssl.create_default_context(cafile=str(server.cert_path))
 
 
-_SINGLETON: DovecotServer | None = None
-_SINGLETON_LOCK = threading.Lock()
+def _attach_running(info: dict) -> DovecotServer | None:
+    server = DovecotServer.attach(info)
+    return server if server.is_running() else None
+
+
+def _start_own() -> DovecotServer:
+    server = DovecotServer().start()
+    atexit.register(server.cleanup)
+    return server
+
+
+_SHARED: SharedServer[DovecotServer] = SharedServer("dovecot", _attach_running)
 
 
 def ensure_dovecot() -> DovecotServer:
     """Process-wide Dovecot: reuse the one in ``$CMC_SERVICES_FILE`` or start our own."""
-    global _SINGLETON
-    with _SINGLETON_LOCK:
-        if _SINGLETON is not None and _SINGLETON.is_running():
-            return _SINGLETON
-        services_file = os.environ.get("CMC_SERVICES_FILE")
-        if services_file and Path(services_file).is_file():
-            info = json.loads(Path(services_file).read_text()).get("dovecot")
-            if info:
-                server = DovecotServer.attach(info)
-                if server.is_running():
-                    _SINGLETON = server
-                    return server
-        server = DovecotServer().start()
-        atexit.register(server.cleanup)
-        _SINGLETON = server
-        return server
+    return _SHARED.get(_start_own)

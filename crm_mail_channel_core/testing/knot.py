@@ -16,15 +16,12 @@ Records change through RFC 2136 dynamic updates (``set_txt``, ``set_cname``, ``s
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,41 +38,17 @@ import dns.rdtypes.ANY.TXT
 import dns.rdtypes.IN.A
 import dns.update
 
+from ._process import HOST, Launcher, SharedServer, free_port, pid_alive, terminate_pid, wait_until
+
 if TYPE_CHECKING:  # typing.Self exists from Python 3.11; Odoo 18 also runs on 3.10
     from typing import Self
 
 KNOTD_BIN = shutil.which("knotd") or "/usr/sbin/knotd"
 KNOTC_BIN = shutil.which("knotc") or "/usr/sbin/knotc"
 DEFAULT_ZONES = ("example.test", "customer.test")
-HOST = "127.0.0.1"
 TTL = 60
 
 TxtValues = str | Sequence[str] | Sequence[Sequence[str]]
-
-
-def _free_port() -> int:
-    """A port free for both UDP and TCP on loopback (DNS listens on both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((HOST, 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((HOST, port))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free port for Knot")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _zone_file_text(zone: str) -> str:
@@ -86,7 +59,7 @@ def _zone_file_text(zone: str) -> str:
     )
 
 
-class KnotServer:
+class KnotServer(Launcher):
     """A knotd with private config, zones and state under ``base_dir``."""
 
     host = HOST
@@ -141,7 +114,7 @@ class KnotServer:
                 zone_file.write_text(_zone_file_text(zone))
         for attempt in range(5):
             if not self.port or attempt:
-                self.port = _free_port()
+                self.port = free_port(udp=True)  # DNS listens on both
             self._write_config()
             with open(self.log_path, "ab") as log:
                 self._process = subprocess.Popen(
@@ -161,14 +134,14 @@ class KnotServer:
         return self
 
     def _wait_ready(self, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                return False
-            if all(self._serves(zone) for zone in self.zones):
-                return True
-            time.sleep(0.02)
-        return False
+        def exited() -> bool:
+            return self._process is not None and self._process.poll() is not None
+
+        return wait_until(
+            lambda: not exited() and all(self._serves(zone) for zone in self.zones),
+            timeout,
+            failed=exited,
+        )
 
     def _terminate_process(self) -> None:
         if self._process is not None:
@@ -183,36 +156,20 @@ class KnotServer:
 
     def stop(self) -> None:
         """Stop knotd (also one started by another process) and wait until it is gone."""
-        pid = self._pid()
-        if pid and _pid_alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while _pid_alive(pid) and time.monotonic() < deadline:
-                if self._process is not None:
-                    self._process.poll()  # reaps our child so it does not linger as a zombie
-                time.sleep(0.02)
-            if _pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        terminate_pid(self._pid(), poll=self._reap)
         self._terminate_process()
 
-    def cleanup(self) -> None:
-        """Stop and remove the base directory when we created it (no-op when attached)."""
-        if self.managed:
-            self.stop()
-            if self._owns_dir:
-                shutil.rmtree(self.base_dir, ignore_errors=True)
+    def _reap(self) -> None:
+        if self._process is not None:
+            self._process.poll()  # reaps our child so it does not linger as a zombie
+
+    def _owned_dir(self) -> Path | None:
+        return self.base_dir if self._owns_dir else None
 
     def is_running(self) -> bool:
-        pid = self._pid()
-        if not pid or not _pid_alive(pid):
+        if not pid_alive(self._pid()):
             return False
         return self._process is None or self._process.poll() is None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()
 
     def _pid(self) -> int | None:
         if self._process is not None and self._process.poll() is None:
@@ -375,11 +332,8 @@ zone:
                 raise
             self.zones.append(zone)
         # conf-commit returns before the zone is loaded; wait for its SOA.
-        deadline = time.monotonic() + 5
-        while not self._serves(zone):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"knotd did not load the new zone {zone}; see {self.log_path}")
-            time.sleep(0.02)
+        if not wait_until(lambda: self._serves(zone), 5):
+            raise RuntimeError(f"knotd did not load the new zone {zone}; see {self.log_path}")
 
     def _serves(self, zone: str) -> bool:
         query = dns.message.make_query(zone, "SOA")
@@ -437,8 +391,12 @@ def blackhole_nameserver() -> Blackhole:
     return Blackhole()
 
 
-_SINGLETON: KnotServer | None = None
-_SINGLETON_LOCK = threading.Lock()
+def _attach_running(info: dict) -> KnotServer | None:
+    server = KnotServer.attach(info)
+    return server if server.is_running() else None
+
+
+_SHARED: SharedServer[KnotServer] = SharedServer("knot", _attach_running)
 
 
 def ensure_knot(zones: Iterable[str] = DEFAULT_ZONES) -> KnotServer:
@@ -446,20 +404,7 @@ def ensure_knot(zones: Iterable[str] = DEFAULT_ZONES) -> KnotServer:
 
     Zones in ``zones`` that the server does not serve yet are added.
     """
-    global _SINGLETON
-    with _SINGLETON_LOCK:
-        server = _SINGLETON if _SINGLETON is not None and _SINGLETON.is_running() else None
-        if server is None:
-            services_file = os.environ.get("CMC_SERVICES_FILE")
-            if services_file and Path(services_file).is_file():
-                info = json.loads(Path(services_file).read_text()).get("knot")
-                if info:
-                    attached = KnotServer.attach(info)
-                    if attached.is_running():
-                        server = attached
-        if server is None:
-            server = KnotServer(zones=zones).start()
-        _SINGLETON = server
+    server = _SHARED.get(lambda: KnotServer(zones=zones).start())
     for zone in zones:
         server.add_zone(zone)
     return server

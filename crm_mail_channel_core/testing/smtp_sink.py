@@ -24,9 +24,7 @@ import atexit
 import json
 import logging
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,40 +32,27 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-if TYPE_CHECKING:  # typing.Self exists from Python 3.11; Odoo 18 also runs on 3.10
-    from typing import Self
+from ._process import (
+    HOST,
+    Launcher,
+    SharedServer,
+    free_port,
+    pid_alive,
+    port_open,
+    terminate_pid,
+    wait_until,
+)
 
-HOST = "127.0.0.1"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return port_open(port, HOST, timeout=0.2)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -139,7 +124,7 @@ class _Handler:
         return "250 Message accepted"
 
 
-class SmtpSink:
+class SmtpSink(Launcher):
     """Accepts all mail on 127.0.0.1:``port`` (a free one when 0)."""
 
     host = HOST
@@ -159,7 +144,7 @@ class SmtpSink:
     def start(self, background: bool = False) -> SmtpSink:
         """Serve in a thread, or with ``background`` in a detached process (spool required)."""
         if not self.port:
-            self.port = _free_port()
+            self.port = free_port()
         if background:
             return self._start_process()
         self._controller = Controller(
@@ -202,11 +187,9 @@ class SmtpSink:
                 start_new_session=True,
             )
         self.pid = self._process.pid
-        deadline = time.monotonic() + 10
-        while not _port_open(self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the SMTP sink did not start; see {log.name}")
-            time.sleep(0.02)
+        process = self._process
+        if not wait_until(lambda: _port_open(self.port), failed=lambda: process.poll() is not None):
+            raise RuntimeError(f"the SMTP sink did not start; see {log.name}")
         return self
 
     def stop(self) -> None:
@@ -214,34 +197,23 @@ class SmtpSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
-        if self.pid and _pid_alive(self.pid):
-            os.kill(self.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while _pid_alive(self.pid) and time.monotonic() < deadline:
-                if self._process is not None:
-                    self._process.poll()  # reap our own child
-                time.sleep(0.02)
-        if self._process is not None:
-            self._process.poll()
-            self._process = None
+        # No SIGKILL: the sink stops on SIGTERM, or is left alone.
+        terminate_pid(self.pid, poll=self._reap, kill=False)
+        self._reap()
+        self._process = None
 
-    def cleanup(self) -> None:
-        """Stop and remove a spool folder we created (no-op when attached)."""
-        if self.managed:
-            self.stop()
-            if self._owns_spool and self.spool_dir:
-                shutil.rmtree(self.spool_dir, ignore_errors=True)
+    def _reap(self) -> None:
+        if self._process is not None:
+            self._process.poll()  # reap our own child
+
+    def _owned_dir(self) -> Path | None:
+        """The spool folder when we created it (``cleanup()`` removes it)."""
+        return self.spool_dir if self._owns_spool else None
 
     def is_running(self) -> bool:
         if self._controller is not None:
             return True
-        return bool(self.pid and _pid_alive(self.pid)) and _port_open(self.port)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()
+        return pid_alive(self.pid) and _port_open(self.port)
 
     # ---- messages ------------------------------------------------------------------------
     def _record(self, message: dict[str, Any]) -> None:
@@ -301,26 +273,19 @@ class SmtpSink:
         return sink
 
 
-_SINGLETON: SmtpSink | None = None
-_SINGLETON_LOCK = threading.Lock()
+def _attach_serving(info: dict[str, Any]) -> SmtpSink | None:
+    if not info.get("spool_dir"):
+        return None  # only a spool folder shows us what another process received
+    sink = SmtpSink.attach(info)
+    return sink if _port_open(sink.port) else None
+
+
+_SHARED: SharedServer[SmtpSink] = SharedServer("smtp", _attach_serving)
 
 
 def ensure_smtp_sink() -> SmtpSink:
     """Process-wide sink: reuse the one in ``$CMC_SERVICES_FILE`` or start our own."""
-    global _SINGLETON
-    with _SINGLETON_LOCK:
-        if _SINGLETON is not None and _SINGLETON.is_running():
-            return _SINGLETON
-        services_file = os.environ.get("CMC_SERVICES_FILE")
-        if services_file and Path(services_file).is_file():
-            info = json.loads(Path(services_file).read_text()).get("smtp")
-            if info and info.get("spool_dir"):
-                sink = SmtpSink.attach(info)
-                if _port_open(sink.port):
-                    _SINGLETON = sink
-                    return sink
-        _SINGLETON = SmtpSink().start()
-        return _SINGLETON
+    return _SHARED.get(lambda: SmtpSink().start())
 
 
 def main(argv: list[str] | None = None) -> int:
