@@ -147,6 +147,7 @@ def build(env, rng):
                 SELECT 0 WHERE e.sent_from_crm
             ) t ORDER BY key)
     """))
+    fill_rule_keys(cr)
     cr.execute(SQL("""
         INSERT INTO crm_email_content (email_id, part, subject, create_uid, write_uid,
                                        create_date, write_date)
@@ -160,6 +161,26 @@ def build(env, rng):
          WHERE message_id LIKE '<bench-%%'
     """))
     env.invalidate_all()
+
+
+def fill_rule_keys(cr):
+    """crm.email's contact and deal keys as the ORM computes them (record rules, issue 3)."""
+    from odoo.tools import SQL
+
+    # contact_company_keys: per contact 0 (internal user's partner, or no company) or its
+    # company; NULL when the email has no contact (the ORM stores an empty array as NULL).
+    cr.execute(SQL("""
+        UPDATE crm_email e SET contact_company_keys = NULLIF(ARRAY(
+            SELECT DISTINCT CASE WHEN p.partner_share AND p.company_id IS NOT NULL
+                                 THEN p.company_id ELSE 0 END
+              FROM crm_email_res_partner_rel r JOIN res_partner p ON p.id = r.partner_id
+             WHERE r.email_id = e.id ORDER BY 1), '{}')
+    """))
+    # lead_company_id / lead_user_id: related to the deal's company and salesperson.
+    cr.execute(SQL("""
+        UPDATE crm_email e SET lead_company_id = l.company_id, lead_user_id = l.user_id
+          FROM crm_lead l WHERE l.id = e.lead_id
+    """))
 
 
 def vacuum_analyze(db, host, user):

@@ -114,11 +114,14 @@ def _handle_fetched(
             )
             continue
         try:
-            messages.append((item, _parse(item.raw, options)))
+            parsed = _parse(item.raw, options)
         except MessageParseError as exc:
             failures.append((item.uid, f"unreadable message: {exc.detail or exc.user_message}"))
         except Exception as exc:
             failures.append((item.uid, f"unreadable message: {type(exc).__name__}: {exc}"))
+        else:
+            # The store gets the parsed message: drop the raw bytes now (peak memory).
+            messages.append((replace(item, raw=None), parsed))
     return messages, failures
 
 
@@ -270,6 +273,7 @@ def run_imap_sync(
         try:
             for chunk, fetched in batches:
                 messages, failures = _handle_fetched(fetched, options)
+                del fetched  # raw bytes no longer needed while the store works
                 # UIDs missing from the answer were expunged meanwhile: the cursor may pass them.
                 new_state = replace(state, last_uid=max(chunk))
                 store.store_batch(state, messages, failures, new_state)

@@ -1,6 +1,7 @@
 from . import (
     test_mailbox_connect,
     test_mailbox_sync,
+    test_mailbox_sync_robustness,
     test_mailbox_tour,
     test_partner_emails,
     test_read_state,
@@ -14,3 +15,4 @@ from . import (  # deals and sending (issue 4)
     test_send_from_crm,
 )
 from . import test_sharing_http, test_sharing_property  # email sharing (issue 3)
+from . import test_sharing_rule_keys  # email sharing rule keys (issue 3)
