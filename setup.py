@@ -3,6 +3,8 @@
 Odoo 18 itself is a prerequisite that is not on PyPI; see README.md.
 """
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 ADDON_DATA = [
@@ -25,7 +27,7 @@ setup(
     version="18.0.1.0.0",
     description="Odoo 18 CRM email channel: mailbox sync, sharing, deal linking, "
     "domain authentication",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="LGPL-3.0-only",
     python_requires=">=3.10",

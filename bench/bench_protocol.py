@@ -47,8 +47,10 @@ def main() -> None:
     corpus = sample_corpus(n, ["ann@client.org", "bob@client.org"], ["x@other.net"], seed=42)
     started = time.perf_counter()
     server.append_messages(login, password, "INBOX", corpus, chunk=1000)
-    print(f"appended {n} messages ({sum(map(len, corpus)) / 1e6:.1f} MB) "
-          f"in {time.perf_counter() - started:.1f} s")
+    print(
+        f"appended {n} messages ({sum(map(len, corpus)) / 1e6:.1f} MB) "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     settings = MailboxSettings("imap", server.host, server.imap_port, "none", login, password)
     with open_session(settings) as session:
         started, cpu = time.perf_counter(), time.process_time()
@@ -67,8 +69,10 @@ def main() -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"fetch only : {n / fetch_s:8.0f} msgs/s  (cpu {n / fetch_cpu:6.0f} msgs/s)")
     print(f"parse only : {n / parse_s:8.0f} msgs/s  (cpu {n / parse_cpu:6.0f} msgs/s)")
-    print(f"sync driver: {report.imported / sync_s:8.0f} msgs/s  (cpu "
-          f"{report.imported / sync_cpu:6.0f} msgs/s, {report.imported} imported)")
+    print(
+        f"sync driver: {report.imported / sync_s:8.0f} msgs/s  (cpu "
+        f"{report.imported / sync_cpu:6.0f} msgs/s, {report.imported} imported)"
+    )
     print(f"peak RSS   : {rss_mb:8.0f} MB")
 
 

@@ -29,9 +29,24 @@ from odoo.tools import config
 from crm_mail_channel_core.testing.dovecot import ensure_dovecot
 
 WORDS = [
-    "offer", "quote", "order", "delivery", "invoice", "meeting", "project", "renewal",
-    "contract", "price", "support", "product", "sample", "discount", "schedule", "call",
-    "proposal", "budget",
+    "offer",
+    "quote",
+    "order",
+    "delivery",
+    "invoice",
+    "meeting",
+    "project",
+    "renewal",
+    "contract",
+    "price",
+    "support",
+    "product",
+    "sample",
+    "discount",
+    "schedule",
+    "call",
+    "proposal",
+    "budget",
 ]
 
 
@@ -74,14 +89,16 @@ def make_messages(count, customers, owner, rng):
         msg["Date"] = format_datetime(start + timedelta(minutes=i))
         msg["Message-ID"] = make_msgid(idstring=uuid.uuid4().hex[:10], domain="bench.example")
         paragraphs = rng.choice((1, 2, 4, 8, 30))
-        text = "\n\n".join(" ".join(rng.choice(WORDS) for _ in range(60))
-                           for _ in range(paragraphs))
+        text = "\n\n".join(
+            " ".join(rng.choice(WORDS) for _ in range(60)) for _ in range(paragraphs)
+        )
         msg.set_content(text)
         msg.add_alternative("".join(f"<p>{p}</p>" for p in text.split("\n\n")), subtype="html")
         if i % 10 == 0:
             size = rng.choice((2_000, 20_000, 200_000))
-            msg.add_attachment(rng.randbytes(size), maintype="application", subtype="pdf",
-                               filename=f"doc{i}.pdf")
+            msg.add_attachment(
+                rng.randbytes(size), maintype="application", subtype="pdf", filename=f"doc{i}.pdf"
+            )
         raws.append(msg.as_bytes())
     return raws
 
@@ -90,10 +107,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", "-d", required=True)
     parser.add_argument("--messages", type=int, default=10000)
-    parser.add_argument("--fetchmail", type=int, default=300,
-                        help="messages imported through fetchmail.server for the comparison")
-    parser.add_argument("--profile", action="store_true",
-                        help="print the 25 costliest functions of the initial sync")
+    parser.add_argument(
+        "--fetchmail",
+        type=int,
+        default=300,
+        help="messages imported through fetchmail.server for the comparison",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print the 25 costliest functions of the initial sync",
+    )
     args, odoo_args = parser.parse_known_args()
     odoo_args = [a for a in odoo_args if a != "--"]
     config.parse_config(["-d", args.database, *odoo_args])
@@ -115,18 +139,28 @@ def main():
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
         from odoo.addons.crm_mail_channel.models import mailbox_store
 
-        env["res.partner"].create([
-            {"name": f"Customer {i}", "email": addr} for i, addr in enumerate(customers)
-        ])
-        user = env["res.users"].create({
-            "name": "Bench Seller", "login": f"bench-{uuid.uuid4().hex[:6]}",
-            "groups_id": [(6, 0, [env.ref("sales_team.group_sale_salesman").id])],
-        })
-        mailbox = env["crm.mailbox"].create({
-            "user_id": user.id, "host": "127.0.0.1", "port": dovecot.imap_port,
-            "security": "none", "login": login, "password": password,
-            "state": "connected", "sync_window_days": 365,
-        })
+        env["res.partner"].create(
+            [{"name": f"Customer {i}", "email": addr} for i, addr in enumerate(customers)]
+        )
+        user = env["res.users"].create(
+            {
+                "name": "Bench Seller",
+                "login": f"bench-{uuid.uuid4().hex[:6]}",
+                "groups_id": [(6, 0, [env.ref("sales_team.group_sale_salesman").id])],
+            }
+        )
+        mailbox = env["crm.mailbox"].create(
+            {
+                "user_id": user.id,
+                "host": "127.0.0.1",
+                "port": dovecot.imap_port,
+                "security": "none",
+                "login": login,
+                "password": password,
+                "state": "connected",
+                "sync_window_days": 365,
+            }
+        )
         cr.commit()
 
         # Peak RSS after the batch that passes 1,000 messages, and at the end.
@@ -168,10 +202,14 @@ def main():
         cr.commit()
         imported = env["crm.email.presence"].search_count([("mailbox_id", "=", mailbox.id)])
         print(f"state={mailbox.state} error={mailbox.last_error or '-'}")
-        print(f"Initial sync: {handled[0]} messages handled ({imported} customer emails "
-              f"imported) in {elapsed:.1f} s = {handled[0] / elapsed:.0f} msgs/s")
-        print(f"SQL queries: {queries} = {queries / max(handled[0], 1):.2f} per message "
-              f"handled, {queries / max(imported, 1):.2f} per imported message")
+        print(
+            f"Initial sync: {handled[0]} messages handled ({imported} customer emails "
+            f"imported) in {elapsed:.1f} s = {handled[0] / elapsed:.0f} msgs/s"
+        )
+        print(
+            f"SQL queries: {queries} = {queries / max(handled[0], 1):.2f} per message "
+            f"handled, {queries / max(imported, 1):.2f} per imported message"
+        )
 
         started = time.perf_counter()
         mailbox._sync()
@@ -179,29 +217,40 @@ def main():
         cr.commit()
         print(f"No-change incremental sync: {no_change:.3f} s")
         rss_1k = marks.get(1000, float("nan"))
-        print(f"Peak RSS: {rss_1k:.0f} MB at 1,000 messages, {marks['end']:.0f} MB at "
-              f"{handled[0]} (growth {marks['end'] - rss_1k:.0f} MB; {rss_start:.0f} MB "
-              f"before the sync, generated messages included)")
+        print(
+            f"Peak RSS: {rss_1k:.0f} MB at 1,000 messages, {marks['end']:.0f} MB at "
+            f"{handled[0]} (growth {marks['end'] - rss_1k:.0f} MB; {rss_start:.0f} MB "
+            f"before the sync, generated messages included)"
+        )
         ours = handled[0] / elapsed
 
     if args.fetchmail:
         fm_login, fm_password = dovecot.new_user("benchfm")
-        dovecot.append_messages(fm_login, fm_password, "INBOX", inbox[:args.fetchmail])
+        dovecot.append_messages(fm_login, fm_password, "INBOX", inbox[: args.fetchmail])
         with registry.cursor() as cr:
             env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-            server = env["fetchmail.server"].create({
-                "name": "bench", "server_type": "imap", "server": "127.0.0.1",
-                "port": dovecot.imap_port, "is_ssl": False, "user": fm_login,
-                "password": fm_password, "state": "done",
-                "object_id": env.ref("crm.model_crm_lead").id,
-            })
+            server = env["fetchmail.server"].create(
+                {
+                    "name": "bench",
+                    "server_type": "imap",
+                    "server": "127.0.0.1",
+                    "port": dovecot.imap_port,
+                    "is_ssl": False,
+                    "user": fm_login,
+                    "password": fm_password,
+                    "state": "done",
+                    "object_id": env.ref("crm.model_crm_lead").id,
+                }
+            )
             cr.commit()
             started = time.perf_counter()
             server.fetch_mail()
             fm_elapsed = time.perf_counter() - started
             fm_rate = args.fetchmail / fm_elapsed
-            print(f"fetchmail.server: {args.fetchmail} messages in {fm_elapsed:.1f} s = "
-                  f"{fm_rate:.0f} msgs/s; crm_mail_channel is {ours / fm_rate:.1f}x faster")
+            print(
+                f"fetchmail.server: {args.fetchmail} messages in {fm_elapsed:.1f} s = "
+                f"{fm_rate:.0f} msgs/s; crm_mail_channel is {ours / fm_rate:.1f}x faster"
+            )
             server.unlink()
             cr.commit()
     return 0

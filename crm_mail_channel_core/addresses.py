@@ -42,7 +42,7 @@ def normalize_email(value: str | bytes | None) -> str | None:
         value = value.decode("utf-8", errors="replace")
     value = str(value).strip()
     if "<" in value and ">" in value:
-        value = value[value.rfind("<") + 1:value.rfind(">")]
+        value = value[value.rfind("<") + 1 : value.rfind(">")]
     value = value.strip().strip("<>").strip()
     if value.lower().startswith("mailto:"):
         value = value[7:]

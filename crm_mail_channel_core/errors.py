@@ -9,8 +9,9 @@ class MailChannelError(Exception):
     code = "error"
     default_message = "Something went wrong while talking to the mail server. Please try again."
 
-    def __init__(self, user_message: str | None = None, *, detail: str | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self, user_message: str | None = None, *, detail: str | None = None, code: str | None = None
+    ) -> None:
         self.user_message = user_message or self.default_message
         self.detail = detail  # technical detail for logs, never shown as the main message
         if code:
@@ -20,9 +21,7 @@ class MailChannelError(Exception):
 
 class AuthenticationFailed(MailChannelError):
     code = "auth_failed"
-    default_message = (
-        "The mail server rejected the login or password. Check both and try again."
-    )
+    default_message = "The mail server rejected the login or password. Check both and try again."
 
 
 class AppPasswordRequired(AuthenticationFailed):

@@ -51,9 +51,11 @@ def parse_message_ids(value: str | Iterable[str] | None) -> list[str]:
         return []
     if isinstance(value, str):
         found = _BRACKETED.findall(value)
-        tokens = [f"<{item}>" for item in found] if found else [
-            normalize_message_id(token) for token in value.split()
-        ]
+        tokens = (
+            [f"<{item}>" for item in found]
+            if found
+            else [normalize_message_id(token) for token in value.split()]
+        )
     else:
         tokens = [normalize_message_id(item) for item in value]
     result: list[str] = []

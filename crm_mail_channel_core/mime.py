@@ -194,7 +194,7 @@ def _make_preview(text: str) -> str:
     if len(text) > PREVIEW_LENGTH * 5:
         # Collapsing a prefix gives the same first characters as collapsing everything; only
         # the end of a long body is skipped.
-        head = _WS_RE.sub(" ", text[:PREVIEW_LENGTH * 5]).lstrip()
+        head = _WS_RE.sub(" ", text[: PREVIEW_LENGTH * 5]).lstrip()
         if len(head) > PREVIEW_LENGTH + 1:
             flat = head
     if flat is None:
@@ -243,7 +243,7 @@ class _Collector:
             self.walk(child, depth + 1)
         # Keep only the first plain and the last html alternative.
         if len(self.text_parts) - before_text > 1:
-            del self.text_parts[before_text + 1:]
+            del self.text_parts[before_text + 1 :]
         if len(self.html_parts) - before_html > 1:
             last = self.html_parts[-1]
             del self.html_parts[before_html:]
@@ -264,8 +264,9 @@ class _Collector:
                 name = decode_bytes((name[2] or "").encode("latin-1", "replace"), name[0])
         return decode_header_value(name) if name else None
 
-    def _add_attachment(self, part: Message, ctype: str, disposition: str,
-                        filename: str | None) -> None:
+    def _add_attachment(
+        self, part: Message, ctype: str, disposition: str, filename: str | None
+    ) -> None:
         if ctype == "message/rfc822" or part.is_multipart():
             payload = part.get_payload()
             inner = payload[0] if isinstance(payload, list) and payload else payload
@@ -377,7 +378,7 @@ def _fast_headers(raw: bytes, start: int, end: int) -> tuple[list[tuple[str, str
     blank = _BLANK_LINE_RE.search(raw, start, end)
     if blank is None:
         raise _Fallback  # headers up to the end of the part
-    text = raw[start:blank.start()].decode("ascii", "surrogateescape")
+    text = raw[start : blank.start()].decode("ascii", "surrogateescape")
     headers: list[tuple[str, str]] = []
     name = None
     value: list[str] = []
@@ -393,7 +394,7 @@ def _fast_headers(raw: bytes, start: int, end: int) -> tuple[list[tuple[str, str
         if name is not None:
             headers.append((name, "\n".join(value).rstrip("\r\n")))
         name = match.group()[:-1]
-        value = [line[match.end():].lstrip(" \t")]
+        value = [line[match.end() :].lstrip(" \t")]
     if name is not None:
         headers.append((name, "\n".join(value).rstrip("\r\n")))
     return headers, blank.end()
@@ -487,7 +488,7 @@ def _fast_tree(raw: bytes) -> Message | None:
 # ---- entry point -----------------------------------------------------------------------------
 def _synthetic_id(raw: bytes, headers: dict[str, str]) -> str:
     sep = raw.find(b"\r\n\r\n")
-    body = raw[sep + 4:] if sep >= 0 else raw[raw.find(b"\n\n") + 2:] if b"\n\n" in raw else b""
+    body = raw[sep + 4 :] if sep >= 0 else raw[raw.find(b"\n\n") + 2 :] if b"\n\n" in raw else b""
     body_digest = hashlib.sha256(body.replace(b"\r\n", b"\n").strip()).hexdigest()
     key = "\x00".join(
         _WS_RE.sub(" ", headers.get(name, "")).strip() for name in ("date", "from", "to", "subject")

@@ -109,8 +109,11 @@ def _handle_fetched(
     for item in fetched:
         if item.raw is None:
             failures.append(
-                (item.uid, f"message too large ({item.size} bytes, limit "
-                           f"{options.max_message_size} bytes)")
+                (
+                    item.uid,
+                    f"message too large ({item.size} bytes, limit "
+                    f"{options.max_message_size} bytes)",
+                )
             )
             continue
         try:
@@ -136,8 +139,9 @@ class _Prefetcher:
 
     _DONE = object()
 
-    def __init__(self, session: ImapSession, folder: str, chunks: Sequence[list[int]],
-                 max_size: int | None) -> None:
+    def __init__(
+        self, session: ImapSession, folder: str, chunks: Sequence[list[int]], max_size: int | None
+    ) -> None:
         self._session = session
         self._folder = folder
         self._chunks = chunks
@@ -197,7 +201,10 @@ def _fetch_chunks(
 
 
 def _sync_flags(
-    session: ImapSession, store: SyncStore, state: FolderState, status_modseq: int | None,
+    session: ImapSession,
+    store: SyncStore,
+    state: FolderState,
+    status_modseq: int | None,
     options: SyncOptions,
 ) -> tuple[FolderState, int]:
     """Bring flags of already-imported messages up to date; returns (new state, count)."""
@@ -211,9 +218,10 @@ def _sync_flags(
         known = getattr(store, "known_uids", None)
         uids = sorted(known(state)) if known else []
         if not uids:
-            uids = list(range(max(1, state.last_uid - options.flag_fallback_window + 1),
-                              state.last_uid + 1))
-        uids = uids[-options.flag_fallback_window:]
+            uids = list(
+                range(max(1, state.last_uid - options.flag_fallback_window + 1), state.last_uid + 1)
+            )
+        uids = uids[-options.flag_fallback_window :]
         changed = session.fetch_flags(state.name, uids) if uids else {}
     # New messages get their flags with the import itself.
     changed = {uid: flags for uid, flags in changed.items() if uid <= state.last_uid}
@@ -245,8 +253,13 @@ def run_imap_sync(
         if state.name != ref.name:  # folder renamed on the server (e.g. a new Sent folder)
             state = replace(state, name=ref.name)
         folder_report = {
-            "role": ref.role, "imported": 0, "quarantined": 0, "flag_updates": 0,
-            "backlog": 0, "uidvalidity": status.uidvalidity, "exists": status.exists,
+            "role": ref.role,
+            "imported": 0,
+            "quarantined": 0,
+            "flag_updates": 0,
+            "backlog": 0,
+            "uidvalidity": status.uidvalidity,
+            "exists": status.exists,
         }
         report.folders[ref.name] = folder_report
 
@@ -264,7 +277,7 @@ def run_imap_sync(
             uids = session.search_uids(
                 ref.name, since=options.since if first else None, min_uid=state.last_uid + 1
             )
-        chunks = [uids[i:i + options.batch_size] for i in range(0, len(uids), options.batch_size)]
+        chunks = [uids[i : i + options.batch_size] for i in range(0, len(uids), options.batch_size)]
         done = 0
         if chunks and clock.expired():
             batches, close = iter(()), lambda: None
@@ -311,13 +324,16 @@ def run_pop3_sync(
     clock = _Clock(options.max_seconds)
     uidls = session.list_uidl()
     seen = store.seen_uidls()
-    pending = sorted(
-        ((num, uidl) for uidl, num in uidls.items() if uidl and uidl not in seen)
-    )
+    pending = sorted(((num, uidl) for uidl, num in uidls.items() if uidl and uidl not in seen))
     sizes = session.list_sizes() if pending else {}
     skip = getattr(store, "skip_uidls", None)
-    folder_report = {"role": "inbox", "imported": 0, "quarantined": 0, "backlog": 0,
-                     "exists": len(uidls)}
+    folder_report = {
+        "role": "inbox",
+        "imported": 0,
+        "quarantined": 0,
+        "backlog": 0,
+        "exists": len(uidls),
+    }
     report.folders["INBOX"] = folder_report
     for start in range(0, len(pending), options.batch_size):
         if clock.expired():
@@ -325,11 +341,15 @@ def run_pop3_sync(
             report.finished = False
             break
         messages, failures, skipped = [], [], []
-        for num, uidl in pending[start:start + options.batch_size]:
+        for num, uidl in pending[start : start + options.batch_size]:
             size = sizes.get(num, 0)
             if size > options.max_message_size:
-                failures.append((uidl, f"message too large ({size} bytes, limit "
-                                       f"{options.max_message_size} bytes)"))
+                failures.append(
+                    (
+                        uidl,
+                        f"message too large ({size} bytes, limit {options.max_message_size} bytes)",
+                    )
+                )
                 continue
             if options.since is not None and not seen:
                 # Window on a first sync: read headers only (TOP n 0) to check the date.

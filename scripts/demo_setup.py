@@ -64,9 +64,12 @@ def sample_mail(seed=7):
                 question = make_mail(f"{name} <{address}>", OWN_ADDRESS, subject, text, when)
                 inbox.append(question)
                 answer = make_mail(
-                    OWN_ADDRESS, f"{name} <{address}>", f"Re: {subject}",
+                    OWN_ADDRESS,
+                    f"{name} <{address}>",
+                    f"Re: {subject}",
                     "Thanks, I am on it and will come back to you today.",
-                    when + timedelta(hours=2), reply_to_id=question["Message-ID"],
+                    when + timedelta(hours=2),
+                    reply_to_id=question["Message-ID"],
                 )
                 sent.append(answer)
     for address in STRANGERS:
@@ -106,7 +109,9 @@ def start_dovecot():
 def database_exists(name):
     out = subprocess.run(
         ["psql", "-XAtc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'", "postgres"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return out.stdout.strip() == "1"
 
@@ -114,9 +119,20 @@ def database_exists(name):
 def install(database, odoo_args):
     print(f"[demo] creating database {database} with crm_mail_channel (about a minute)")
     subprocess.run(
-        [sys.executable, "-m", "odoo", "-d", database, *odoo_args,
-         "-i", "crm_mail_channel", "--stop-after-init", "--log-level=warn"],
-        check=True, cwd="/tmp",
+        [
+            sys.executable,
+            "-m",
+            "odoo",
+            "-d",
+            database,
+            *odoo_args,
+            "-i",
+            "crm_mail_channel",
+            "--stop-after-init",
+            "--log-level=warn",
+        ],
+        check=True,
+        cwd="/tmp",
     )
 
 
@@ -143,8 +159,12 @@ def configure(database, odoo_args, server):
         admin = env.ref("base.user_admin")
         mailbox = env["crm.mailbox"].search([("user_id", "=", admin.id)], limit=1)
         values = {
-            "user_id": admin.id, "protocol": "imap", "host": server.host,
-            "port": server.imap_port, "security": "none", "login": MAILBOX_LOGIN,
+            "user_id": admin.id,
+            "protocol": "imap",
+            "host": server.host,
+            "port": server.imap_port,
+            "security": "none",
+            "login": MAILBOX_LOGIN,
             "password": MAILBOX_PASSWORD,
         }
         mailbox = mailbox.write(values) and mailbox if mailbox else mailbox.create(values)

@@ -18,9 +18,16 @@ from pathlib import Path
 import websocket
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--window-size=1400,900",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1400,900",
 ]
 
 
@@ -28,9 +35,15 @@ class Browser:
     def __init__(self, port=9333):
         self.profile = tempfile.mkdtemp(prefix="cmc-shots-")
         self.proc = subprocess.Popen(
-            ["chromium", *CHROMIUM_FLAGS, f"--remote-debugging-port={port}",
-             f"--user-data-dir={self.profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "chromium",
+                *CHROMIUM_FLAGS,
+                f"--remote-debugging-port={port}",
+                f"--user-data-dir={self.profile}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for _ in range(100):
             try:
@@ -110,13 +123,25 @@ def main():
         shots = [
             ("company-emails", f"/odoo/contacts/{company_id}", ".o_form_view", "emails"),
             ("email-list", "/odoo/action-crm_mail_channel.crm_email_action", ".o_list_view", None),
-            ("my-mailbox", "/odoo/action-crm_mail_channel.crm_mailbox_action_my", ".o_form_view",
-             None),
-            ("mailbox-health", "/odoo/action-crm_mail_channel.crm_mailbox_action_health",
-             ".o_list_view", None),
+            (
+                "my-mailbox",
+                "/odoo/action-crm_mail_channel.crm_mailbox_action_my",
+                ".o_form_view",
+                None,
+            ),
+            (
+                "mailbox-health",
+                "/odoo/action-crm_mail_channel.crm_mailbox_action_health",
+                ".o_list_view",
+                None,
+            ),
             ("settings-sharing", "/odoo/settings#crm", ".o_setting_container", "@Email Sharing"),
-            ("email-domains", "/odoo/action-crm_mail_channel.crm_mail_domain_action",
-             ".o_view_controller", None),
+            (
+                "email-domains",
+                "/odoo/action-crm_mail_channel.crm_mail_domain_action",
+                ".o_view_controller",
+                None,
+            ),
         ]
         for name, path, selector, tab in shots:
             browser.goto(f"{args.url}{path}", settle=3)

@@ -25,8 +25,15 @@ from tests.conftest import imap_settings, pop3_settings
 
 
 def _msg(i: int, **kw) -> bytes:
-    return make_message("a@client.org", "me@crm.example", f"msg {i}", f"body {i}",
-                        datetime(2024, 5, 1 + i % 20), message_id=f"<m{i}@t>", **kw)
+    return make_message(
+        "a@client.org",
+        "me@crm.example",
+        f"msg {i}",
+        f"body {i}",
+        datetime(2024, 5, 1 + i % 20),
+        message_id=f"<m{i}@t>",
+        **kw,
+    )
 
 
 def test_connection_ok_plain_and_ssl(dovecot, mail_user):
@@ -50,8 +57,9 @@ def test_self_signed_cert_rejected_when_verifying(dovecot, mail_user):
         test_connection(settings)
     assert "certificate" in info.value.user_message
     # Trusting the server's own certificate makes verification succeed.
-    trusted = imap_settings(dovecot, *mail_user, security="ssl", ssl_verify=True,
-                            ca_file=str(dovecot.cert_path))
+    trusted = imap_settings(
+        dovecot, *mail_user, security="ssl", ssl_verify=True, ca_file=str(dovecot.cert_path)
+    )
     assert test_connection(trusted)["protocol"] == "imap"
 
 

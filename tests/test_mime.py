@@ -7,9 +7,14 @@ from crm_mail_channel_core.mime import parse_message
 from crm_mail_channel_core.testing.samples import make_message, sample_corpus
 
 BASIC = make_message(
-    "Jörg Müller <Joerg@Example.com>", ["Ann <ann@client.org>"], "Grüße zum Angebot",
-    "Hello Ann,\n\nsee the offer.\nBest", datetime(2024, 3, 1, 12, 0),
-    message_id="<abc@x>", cc=["cc@client.org"], in_reply_to="<prev@x>",
+    "Jörg Müller <Joerg@Example.com>",
+    ["Ann <ann@client.org>"],
+    "Grüße zum Angebot",
+    "Hello Ann,\n\nsee the offer.\nBest",
+    datetime(2024, 3, 1, 12, 0),
+    message_id="<abc@x>",
+    cc=["cc@client.org"],
+    in_reply_to="<prev@x>",
     references=["<root@x>", "<prev@x>"],
 )
 
@@ -93,13 +98,21 @@ def test_message_id_normalised():
 
 def test_attachments_and_oversize_attachment_skipped():
     raw = make_message(
-        "a@b.com", "c@d.com", "files", "see attached", html=True,
-        attachments=[("réport.pdf", "application/pdf", b"%PDF" * 10),
-                     ("big.bin", "application/octet-stream", b"0" * 5000)],
+        "a@b.com",
+        "c@d.com",
+        "files",
+        "see attached",
+        html=True,
+        attachments=[
+            ("réport.pdf", "application/pdf", b"%PDF" * 10),
+            ("big.bin", "application/octet-stream", b"0" * 5000),
+        ],
     )
     p = parse_message(raw)
     assert [(a.filename, a.content_type) for a in p.attachments] == [
-        ("réport.pdf", "application/pdf"), ("big.bin", "application/octet-stream")]
+        ("réport.pdf", "application/pdf"),
+        ("big.bin", "application/octet-stream"),
+    ]
     assert p.attachments[0].data == b"%PDF" * 10
     small = parse_message(raw, max_attachment_size=1000)
     assert [a.filename for a in small.attachments] == ["réport.pdf"]
@@ -110,7 +123,7 @@ def test_attachments_and_oversize_attachment_skipped():
 def test_inline_image_with_content_id():
     raw = (
         b'From: a@b.com\r\nContent-Type: multipart/related; boundary="b"\r\n\r\n'
-        b"--b\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:img1@x\">\r\n"
+        b'--b\r\nContent-Type: text/html\r\n\r\n<img src="cid:img1@x">\r\n'
         b"--b\r\nContent-Type: image/png\r\nContent-ID: <img1@x>\r\n"
         b"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n"
     )

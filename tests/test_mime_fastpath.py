@@ -51,8 +51,13 @@ def test_sample_corpus_fast_path_matches_stdlib(seed):
 
 
 def test_oversize_attachment_reported_with_decoded_size():
-    raw = make_message("a@b.com", "c@d.com", "s", "body",
-                       attachments=[("big.bin", "application/octet-stream", b"\x01" * 9000)])
+    raw = make_message(
+        "a@b.com",
+        "c@d.com",
+        "s",
+        "body",
+        attachments=[("big.bin", "application/octet-stream", b"\x01" * 9000)],
+    )
     parsed = parse_message(raw, max_attachment_size=1000)
     assert parsed.skipped_attachments == [("big.bin", 9000)] and not parsed.attachments
     assert_same(raw, limit=1000)
@@ -90,7 +95,7 @@ QP = (
 )
 
 EIGHT_BIT_HEADERS = (
-    "From: Jörg Müller <j@x.de>\r\nTo: Zoë <z@x.de>, \"Ölaf, M.\" <o@x.de>\r\n"
+    'From: Jörg Müller <j@x.de>\r\nTo: Zoë <z@x.de>, "Ölaf, M." <o@x.de>\r\n'
     "Subject: Grüße aus Köln\r\nMessage-ID: <8bit@x>\r\n"
     "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
     "Hallo Zoë\r\n"
@@ -108,59 +113,61 @@ FAST_CASES = {
     "latin1_headers": LATIN1_HEADERS,
     "lf_only": NESTED.replace(b"\r\n", b"\n"),
     "folded_headers": b"From: a@b.com\r\nSubject: one\r\n two\r\n\tthree\r\nTo: x@y.z,\r\n"
-                      b"  w@y.z\r\n\r\nbody\r\n",
+    b"  w@y.z\r\n\r\nbody\r\n",
     "empty_header_value_then_fold": b"From: a@b.com\r\nSubject: \r\n folded\r\n\r\nx\r\n",
-    "part_without_headers": b'From: a@b.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n'
-                            b"--b\r\n\r\nno headers here\r\n--b--\r\n",
-    "empty_part_body": b'From: a@b.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n'
-                       b"--b\r\nContent-Type: text/plain\r\n\r\n\r\n--b--\r\n",
+    "part_without_headers": b"From: a@b.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+    b"--b\r\n\r\nno headers here\r\n--b--\r\n",
+    "empty_part_body": b"From: a@b.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+    b"--b\r\nContent-Type: text/plain\r\n\r\n\r\n--b--\r\n",
     "boundary_lookalikes": b'From: a@b.com\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
-                           b"--b\r\nContent-Type: text/plain\r\n\r\n--bb not a boundary\r\n"
-                           b"---b nor this\r\n--b\t\r\n\r\nsecond\r\n--b--\r\n",
+    b"--b\r\nContent-Type: text/plain\r\n\r\n--bb not a boundary\r\n"
+    b"---b nor this\r\n--b\t\r\n\r\nsecond\r\n--b--\r\n",
     "inline_image": b'From: a@b.com\r\nContent-Type: multipart/related; boundary="b"\r\n\r\n'
-                    b"--b\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:img1@x\">\r\n"
-                    b"--b\r\nContent-Type: image/png\r\nContent-ID: <img1@x>\r\n"
-                    b"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n",
+    b'--b\r\nContent-Type: text/html\r\n\r\n<img src="cid:img1@x">\r\n'
+    b"--b\r\nContent-Type: image/png\r\nContent-ID: <img1@x>\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n",
     "bad_base64": b'From: a@b.com\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
-                  b"--b\r\nContent-Type: application/pdf; name=x.pdf\r\n"
-                  b"Content-Transfer-Encoding: base64\r\n\r\nJVB!!ERi0x\r\nLjQ\r\n--b--\r\n",
+    b"--b\r\nContent-Type: application/pdf; name=x.pdf\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\nJVB!!ERi0x\r\nLjQ\r\n--b--\r\n",
     "unknown_charset": b"From: a@b.com\r\nSubject: =?x-bogus?q?Gr=FC=DFe?= \xff\xfe\r\n"
-                       b"Content-Type: text/plain; charset=x-nonsense\r\n\r\nHallo \xe4\xff\r\n",
+    b"Content-Type: text/plain; charset=x-nonsense\r\n\r\nHallo \xe4\xff\r\n",
     "uuencode": b"From: a@b.com\r\nContent-Type: application/octet-stream; name=a.bin\r\n"
-                b"Content-Transfer-Encoding: x-uuencode\r\n\r\n"
-                b"begin 644 a.bin\r\n#86)C\r\n`\r\nend\r\n",
-    "no_message_id": make_message("a@b.com", "c@d.com", "s", "body", datetime(2024, 1, 1),
-                                  message_id=""),
+    b"Content-Transfer-Encoding: x-uuencode\r\n\r\n"
+    b"begin 644 a.bin\r\n#86)C\r\n`\r\nend\r\n",
+    "no_message_id": make_message(
+        "a@b.com", "c@d.com", "s", "body", datetime(2024, 1, 1), message_id=""
+    ),
 }
 
 FALLBACK_CASES = {
-    "missing_close_boundary": NESTED[:NESTED.index(b"--outer--")],
-    "truncated_mid_attachment": NESTED[:NESTED.index(b"JVBERi0x") + 4],
+    "missing_close_boundary": NESTED[: NESTED.index(b"--outer--")],
+    "truncated_mid_attachment": NESTED[: NESTED.index(b"JVBERi0x") + 4],
     "no_boundary_param": b"From: a@b.com\r\nContent-Type: multipart/mixed\r\n\r\n--b\r\n\r\nx\r\n",
     "start_boundary_missing": b'From: a@b.com\r\nContent-Type: multipart/mixed; boundary="zz"\r\n'
-                              b"\r\n--b\r\n\r\nx\r\n--b--\r\n",
+    b"\r\n--b\r\n\r\nx\r\n--b--\r\n",
     "close_before_parts": b'From: a@b.com\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
-                          b"--b--\r\n--b\r\n\r\nx\r\n--b--\r\n",
+    b"--b--\r\n--b\r\n\r\nx\r\n--b--\r\n",
     "consecutive_boundaries": b'From: a@b.com\r\nContent-Type: multipart/mixed; boundary="b"\r\n'
-                              b"\r\n--b\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n",
+    b"\r\n--b\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n",
     "close_lookalike": b'From: a@b.com\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
-                       b"--b\r\n\r\nx\r\n--b--x\r\ny\r\n--b--\r\n",
+    b"--b\r\n\r\nx\r\n--b--x\r\ny\r\n--b--\r\n",
     "bare_cr": b"From: a@b.com\r\nSubject: s\rX-Other: 1\r\n\r\nbody\r\n",
     "unix_from": b"From someone Tue Oct  1 10:00:00 2024\r\nFrom: a@b.com\r\n\r\nx\r\n",
     "first_line_continuation": b"  odd\r\nFrom: a@b.com\r\n\r\nx\r\n",
     "missing_separator": b"From: a@b.com\r\nthis is body text\r\n",
     "header_space_before_colon": b"From: a@b.com\r\nSubject : s\r\n\r\nx\r\n",
     "forwarded_message": b'From: a@b.com\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
-                         b"--b\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
-                         b"--b\r\nContent-Type: message/rfc822\r\n\r\n"
-                         b"From: c@d.com\r\nSubject: inner\r\n\r\ninner body\r\n--b--\r\n",
+    b"--b\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+    b"--b\r\nContent-Type: message/rfc822\r\n\r\n"
+    b"From: c@d.com\r\nSubject: inner\r\n\r\ninner body\r\n--b--\r\n",
     "digest": b'From: a@b.com\r\nContent-Type: multipart/digest; boundary="b"\r\n\r\n'
-              b"--b\r\n\r\nFrom: c@d.com\r\n\r\ninner\r\n--b--\r\n",
-    "deep_nesting": b"From: a@b.com\r\n" + b"".join(
+    b"--b\r\n\r\nFrom: c@d.com\r\n\r\ninner\r\n--b--\r\n",
+    "deep_nesting": b"From: a@b.com\r\n"
+    + b"".join(
         b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(45)
-    ) + b"Content-Type: text/plain\r\n\r\ndeep\r\n" + b"".join(
-        b"--b%d--\r\n" % i for i in reversed(range(45))
-    ),
+    )
+    + b"Content-Type: text/plain\r\n\r\ndeep\r\n"
+    + b"".join(b"--b%d--\r\n" % i for i in reversed(range(45))),
     "no_headers": b"\r\njust a body\r\n",
     "not_an_email": b"no headers at all, just text\r\n",
 }
@@ -202,13 +209,18 @@ def test_quoted_printable_and_8bit_headers():
 
 
 # ---- generated messages ----------------------------------------------------------------------
-_TEXT = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
+_FILENAMES = st.sampled_from(
+    [
+        None,
+        "report.pdf",
+        "two words.pdf",
+        "=?utf-8?q?r=C3=A9sum=C3=A9?=.pdf",
+        "utf-8''r%C3%A9sum%C3%A9.pdf*",
+        "iso-8859-1''caf%E9.txt*",
+        "x-bogus''%FF.bin*",
+    ]
 )
-_FILENAMES = st.sampled_from([
-    None, "report.pdf", "two words.pdf", "=?utf-8?q?r=C3=A9sum=C3=A9?=.pdf",
-    "utf-8''r%C3%A9sum%C3%A9.pdf*", "iso-8859-1''caf%E9.txt*", "x-bogus''%FF.bin*",
-])
 
 
 def _param(name: str, value: str) -> str:
@@ -239,8 +251,9 @@ def _leaf(draw) -> bytes:
     disposition = draw(st.sampled_from([None, "inline", "attachment", "ATTACHMENT"]))
     lines = [head]
     if disposition or (filename and draw(st.booleans())):
-        lines.append((disposition or "attachment") + (_param("filename", filename)
-                                                       if filename else ""))
+        lines.append(
+            (disposition or "attachment") + (_param("filename", filename) if filename else "")
+        )
         lines[-1] = "Content-Disposition: " + lines[-1]
     if cte:
         lines.append(f"Content-Transfer-Encoding: {cte}")
@@ -259,7 +272,8 @@ def _multipart(draw, children) -> bytes:
     parts = draw(st.lists(children, min_size=0, max_size=3))
     quoted = draw(st.booleans())
     head = f"Content-Type: multipart/{subtype}; boundary=" + (
-        f'"{boundary}"' if quoted or " " in boundary else boundary)
+        f'"{boundary}"' if quoted or " " in boundary else boundary
+    )
     delim = b"--" + boundary.encode()
     body = draw(st.sampled_from([b"", b"preamble\n", b"--not-it\n"]))
     for part in parts:
@@ -271,10 +285,16 @@ def _multipart(draw, children) -> bytes:
 
 
 _ENTITY = st.recursive(_leaf(), lambda children: _multipart(children), max_leaves=6)
-_HEADER_VALUES = st.sampled_from([
-    "Ann <ann@client.org>", "=?utf-8?q?J=C3=B6rg?= <j@x.de>", "Jörg Müller <j@x.de>",
-    "\"Doe, J\" <jd@x.org>, bob@y.com", "undisclosed-recipients:;", "broken <@>",
-])
+_HEADER_VALUES = st.sampled_from(
+    [
+        "Ann <ann@client.org>",
+        "=?utf-8?q?J=C3=B6rg?= <j@x.de>",
+        "Jörg Müller <j@x.de>",
+        '"Doe, J" <jd@x.org>, bob@y.com',
+        "undisclosed-recipients:;",
+        "broken <@>",
+    ]
+)
 
 
 @st.composite
@@ -298,7 +318,7 @@ def _message(draw) -> bytes:
         raw = raw.replace(b"\n", b"\r\n")
     mutation = draw(st.integers(0, 9))
     if mutation == 0 and raw:
-        raw = raw[:draw(st.integers(0, len(raw)))]  # truncated
+        raw = raw[: draw(st.integers(0, len(raw)))]  # truncated
     elif mutation == 1:
         at = draw(st.integers(0, len(raw)))
         raw = raw[:at] + draw(st.sampled_from([b"\r", b"\n", b"\r\n\r\n", b"--b1--\n"])) + raw[at:]

@@ -6,22 +6,27 @@ from crm_mail_channel_core.sharing import Email, Lead, Organisation, Partner, Us
 
 def org(**users):
     return Organisation(
-        users=users, partners={"client": Partner(None), "far": Partner(2)},
-        leads={"deal": Lead(user="owner")}, excluded_domains=["ourco.test"],
+        users=users,
+        partners={"client": Partner(None), "far": Partner(2)},
+        leads={"deal": Lead(user="owner")},
+        excluded_domains=["ourco.test"],
     )
 
 
 def six():
     return {
         "owner": User(mode="public", addresses={"owner@ourco.test"}, manager="manager"),
-        "peer_in": User(sales="all"), "peer_out": User(sales="all"),
-        "manager": User(manager="boss", sales="all"), "boss": User(sales="all"),
+        "peer_in": User(sales="all"),
+        "peer_out": User(sales="all"),
+        "manager": User(manager="boss", sales="all"),
+        "boss": User(sales="all"),
         "salesman": User(sales="own"),
     }
 
 
-MAIL = Email(owners={"owner"}, participants=["x@client.test", "owner@ourco.test"],
-             partners={"client"})
+MAIL = Email(
+    owners={"owner"}, participants=["x@client.test", "owner@ourco.test"], partners={"client"}
+)
 
 
 def test_public_everyone_and_private_default():
@@ -38,7 +43,11 @@ def test_audience_and_hierarchy_at_any_depth():
     users["owner"].audience_users = {"peer_in"}
     result = sharing.readable(org(**users), {"m": MAIL})
     assert {u for u, seen in result.items() if "m" in seen} == {
-        "owner", "peer_in", "manager", "boss"}
+        "owner",
+        "peer_in",
+        "manager",
+        "boss",
+    }
     assert sharing.superiors(org(**users), "owner") == {"manager", "boss"}
 
 
@@ -46,8 +55,7 @@ def test_deal_hidden_from_salesman_and_levels():
     users = six()
     o = org(**users)
     o.visibility_level = "metadata"
-    mail = Email(owners={"owner"}, participants=["x@client.test"], partners={"client"},
-                 lead="deal")
+    mail = Email(owners={"owner"}, participants=["x@client.test"], partners={"client"}, lead="deal")
     result = sharing.readable(o, {"m": mail})
     assert "m" not in result["salesman"]
     assert result["owner"]["m"] == "full" and result["peer_in"]["m"] == "metadata"
@@ -55,8 +63,9 @@ def test_deal_hidden_from_salesman_and_levels():
 
 def test_excluded_domains_overrides_and_custom():
     users = six()
-    internal = Email(owners={"owner"}, participants=["a@ourco.test", "owner@ourco.test"],
-                     partners={"client"})
+    internal = Email(
+        owners={"owner"}, participants=["a@ourco.test", "owner@ourco.test"], partners={"client"}
+    )
     assert sharing.readable(org(**users), {"m": internal})["peer_in"] == {}
     internal.overrides = {"owner": "shared"}
     assert "m" in sharing.readable(org(**users), {"m": internal})["peer_in"]
@@ -69,8 +78,7 @@ def test_excluded_domains_overrides_and_custom():
 def test_sent_from_crm_and_other_company_contact():
     users = six()
     users["owner"].mode = "private"
-    sent = Email(owners=set(), participants=["x@far.test"], partners={"far"},
-                 sent_from_crm=True)
+    sent = Email(owners=set(), participants=["x@far.test"], partners={"far"}, sent_from_crm=True)
     assert sharing.readable(org(**users), {"m": sent})["peer_in"] == {}
     users["peer_in"].companies = {1, 2}
     assert "m" in sharing.readable(org(**users), {"m": sent})["peer_in"]
@@ -78,9 +86,11 @@ def test_sent_from_crm_and_other_company_contact():
 
 def test_domain_policy():
     assert sharing_domains.parse_domain_list("A.com, @b.org\nx@c.net a.com") == [
-        "a.com", "b.org", "c.net"]
+        "a.com",
+        "b.org",
+        "c.net",
+    ]
     assert sharing_domains.is_excluded(["x@mail.a.com"], [], ["a.com"])
     assert not sharing_domains.is_excluded(["x@a.com", "y@b.com"], [], ["a.com"])
     assert sharing_domains.is_excluded(["me@a.com"], ["me@a.com"], [])
-    assert sharing_domains.addresses_of('"X" <X@A.com>, y@b.com', None) == [
-        "x@a.com", "y@b.com"]
+    assert sharing_domains.addresses_of('"X" <X@A.com>, y@b.com', None) == ["x@a.com", "y@b.com"]

@@ -118,8 +118,9 @@ def test_flags_fallback_without_condstore(dovecot, mail_user):
     _sync(dovecot, mail_user, store)
     with open_session(_settings(dovecot, mail_user)) as session:
         session.set_seen("INBOX", session.search_uids("INBOX")[-2:], True)
-        session.capabilities = tuple(c for c in session.capabilities
-                                     if c not in ("CONDSTORE", "QRESYNC"))
+        session.capabilities = tuple(
+            c for c in session.capabilities if c not in ("CONDSTORE", "QRESYNC")
+        )
         report = run_imap_sync(session, store, SyncOptions(flag_fallback_window=100))
     assert report.flag_updates == 6
     assert len([f for f in store.flags.values() if "\\Seen" in f]) == 2
@@ -128,8 +129,13 @@ def test_flags_fallback_without_condstore(dovecot, mail_user):
 def test_bad_and_oversize_messages_quarantined_rest_imported(dovecot, mail_user):
     good = _corpus(4)
     garbage = b"this is not an email at all\r\n"
-    huge = make_message("a@x.com", "me@y.com", "huge", "x",
-                        attachments=[("big.bin", "application/octet-stream", b"0" * 300_000)])
+    huge = make_message(
+        "a@x.com",
+        "me@y.com",
+        "huge",
+        "x",
+        attachments=[("big.bin", "application/octet-stream", b"0" * 300_000)],
+    )
     dovecot.append_messages(*mail_user, "INBOX", [good[0], garbage, good[1], huge, *good[2:]])
     store = FakeStore()
     report = _sync(dovecot, mail_user, store, max_message_size=350_000, batch_size=2)

@@ -51,36 +51,61 @@ class CrmEmail(models.Model):
     # Subject, body, preview and attachments live in crm.email.content (issue 3, sharing):
     # record rules there apply the visibility level. These fields read it as the current user.
     subject = fields.Char(
-        readonly=True, compute="_compute_subject", inverse="_inverse_content",
-        search="_search_subject", compute_sudo=False,
+        readonly=True,
+        compute="_compute_subject",
+        inverse="_inverse_content",
+        search="_search_subject",
+        compute_sudo=False,
     )
     date = fields.Datetime(index=True, readonly=True)
     email_from = fields.Char("From", readonly=True)
     email_to = fields.Char("To", readonly=True)
     email_cc = fields.Char("Cc", readonly=True)
     partner_ids = fields.Many2many(
-        "res.partner", "crm_email_res_partner_rel", "email_id", "partner_id",
-        string="Contacts", readonly=True, help="Contacts whose address is in From, To or Cc.",
+        "res.partner",
+        "crm_email_res_partner_rel",
+        "email_id",
+        "partner_id",
+        string="Contacts",
+        readonly=True,
+        help="Contacts whose address is in From, To or Cc.",
     )
     body_html = fields.Html(
-        "Body", sanitize=True, sanitize_style=True, readonly=True, compute="_compute_content",
-        inverse="_inverse_content", search="_search_body_html", compute_sudo=False,
+        "Body",
+        sanitize=True,
+        sanitize_style=True,
+        readonly=True,
+        compute="_compute_content",
+        inverse="_inverse_content",
+        search="_search_body_html",
+        compute_sudo=False,
     )
     preview = fields.Char(
-        readonly=True, compute="_compute_content", inverse="_inverse_content",
-        search="_search_preview", compute_sudo=False,
+        readonly=True,
+        compute="_compute_content",
+        inverse="_inverse_content",
+        search="_search_preview",
+        compute_sudo=False,
     )
     attachment_ids = fields.Many2many(
-        "ir.attachment", string="Attachments", readonly=True, compute="_compute_attachment_ids",
+        "ir.attachment",
+        string="Attachments",
+        readonly=True,
+        compute="_compute_attachment_ids",
         compute_sudo=False,
     )
     has_attachments = fields.Boolean(
-        readonly=True, compute="_compute_content", inverse="_inverse_content",
-        search="_search_has_attachments", compute_sudo=False,
+        readonly=True,
+        compute="_compute_content",
+        inverse="_inverse_content",
+        search="_search_has_attachments",
+        compute_sudo=False,
     )
     in_reply_to = fields.Char(readonly=True)
     references = fields.Text(readonly=True)
-    thread_key = fields.Char(index=True, readonly=True, help="Message-ID of the thread's first mail.")
+    thread_key = fields.Char(
+        index=True, readonly=True, help="Message-ID of the thread's first mail."
+    )
     presence_ids = fields.One2many("crm.email.presence", "email_id", readonly=True)
     sent_from_crm = fields.Boolean(readonly=True, index=True)
     lead_id = fields.Many2one("crm.lead", "Deal", index=True, ondelete="set null", readonly=True)
@@ -88,12 +113,17 @@ class CrmEmail(models.Model):
 
     # ------------------------------------------------------------------ mailbox sync (issue 2)
     is_read = fields.Boolean(
-        "Read", compute="_compute_is_read", inverse="_inverse_is_read", search="_search_is_read",
+        "Read",
+        compute="_compute_is_read",
+        inverse="_inverse_is_read",
+        search="_search_is_read",
         help="Read in your own mailbox. Changing it here changes it on the mail server too.",
     )
     my_mailbox_info = fields.Char("In my mailbox", compute="_compute_my_mailbox_info")
     in_sent = fields.Boolean(
-        "Sent by me", compute="_compute_my_mailbox_info", search="_search_in_sent",
+        "Sent by me",
+        compute="_compute_my_mailbox_info",
+        search="_search_in_sent",
     )
 
     def _my_presences(self):
@@ -109,9 +139,12 @@ class CrmEmail(models.Model):
         if operator not in ("=", "!="):
             raise NotImplementedError(operator)
         read = (operator == "=") == bool(value)
-        seen_ids = self.env["crm.email.presence"].sudo()._search(
-            [("user_id", "=", self.env.uid), ("is_seen", "=", True)]
-        ).subselect("email_id")
+        seen_ids = (
+            self.env["crm.email.presence"]
+            .sudo()
+            ._search([("user_id", "=", self.env.uid), ("is_seen", "=", True)])
+            .subselect("email_id")
+        )
         return [("id", "in" if read else "not in", seen_ids)]
 
     @api.depends_context("uid")
@@ -119,17 +152,21 @@ class CrmEmail(models.Model):
     def _compute_my_mailbox_info(self):
         for email in self:
             presences = email._my_presences()
-            email.my_mailbox_info = ", ".join(
-                f"{p.mailbox_id.name} ({p.folder_id.name or 'INBOX'})" for p in presences
-            ) or False
+            email.my_mailbox_info = (
+                ", ".join(f"{p.mailbox_id.name} ({p.folder_id.name or 'INBOX'})" for p in presences)
+                or False
+            )
             email.in_sent = any(p.folder_role == "sent" for p in presences)
 
     def _search_in_sent(self, operator, value):
         if operator not in ("=", "!="):
             raise NotImplementedError(operator)
-        sent_ids = self.env["crm.email.presence"].sudo()._search(
-            [("user_id", "=", self.env.uid), ("folder_role", "=", "sent")]
-        ).subselect("email_id")
+        sent_ids = (
+            self.env["crm.email.presence"]
+            .sudo()
+            ._search([("user_id", "=", self.env.uid), ("folder_role", "=", "sent")])
+            .subselect("email_id")
+        )
         return [("id", "in" if (operator == "=") == bool(value) else "not in", sent_ids)]
 
     def _inverse_is_read(self):
@@ -180,18 +217,25 @@ class CrmEmail(models.Model):
             rows.append((email.id, "body", None, body, preview, bool(content["has_attachments"])))
         if rows:
             columns = list(zip(*rows, strict=True))
-            self.env.cr.execute(SQL(
-                """INSERT INTO crm_email_content (email_id, part, subject, body_html, preview,
+            self.env.cr.execute(
+                SQL(
+                    """INSERT INTO crm_email_content (email_id, part, subject, body_html, preview,
                        has_attachments, create_uid, write_uid, create_date, write_date)
                    SELECT e, p, s, b, v, a, %(uid)s, %(uid)s, %(now)s, %(now)s
                    FROM unnest(%(e)s::int[], %(p)s::varchar[], %(s)s::varchar[],
                                %(b)s::text[], %(v)s::varchar[], %(a)s::bool[])
                         AS t(e, p, s, b, v, a)
                    RETURNING id""",
-                uid=self.env.uid, now=self.env.cr.now(), e=list(columns[0]),
-                p=list(columns[1]), s=list(columns[2]), b=list(columns[3]),
-                v=list(columns[4]), a=list(columns[5]),
-            ))
+                    uid=self.env.uid,
+                    now=self.env.cr.now(),
+                    e=list(columns[0]),
+                    p=list(columns[1]),
+                    s=list(columns[2]),
+                    b=list(columns[3]),
+                    v=list(columns[4]),
+                    a=list(columns[5]),
+                )
+            )
             created = Content.browse([row[0] for row in self.env.cr.fetchall()])
             # What an ORM create would tell the cache and the dependent computed fields.
             emails.invalidate_recordset(["content_ids"])
@@ -220,7 +264,9 @@ class CrmEmail(models.Model):
 
     # ------------------------------------------------------------------ deal linking (issue 4)
     needs_deal = fields.Boolean(
-        "Needs a deal", readonly=True, index=True,
+        "Needs a deal",
+        readonly=True,
+        index=True,
         help="Its contacts have several open deals: a person chooses which one it belongs to.",
     )
 
@@ -229,13 +275,18 @@ class CrmEmail(models.Model):
         result = {}
         if not partners:
             return result
-        leads = self.env["crm.lead"].sudo().with_context(active_test=True).search_fetch(
-            [
-                ("partner_id", "in", partners.ids),
-                ("type", "=", "opportunity"),
-                ("stage_id.is_won", "=", False),
-            ],
-            ["partner_id"],
+        leads = (
+            self.env["crm.lead"]
+            .sudo()
+            .with_context(active_test=True)
+            .search_fetch(
+                [
+                    ("partner_id", "in", partners.ids),
+                    ("type", "=", "opportunity"),
+                    ("stage_id.is_won", "=", False),
+                ],
+                ["partner_id"],
+            )
         )
         for lead in leads:
             result.setdefault(lead.partner_id.id, set()).add(lead.id)
@@ -253,7 +304,8 @@ class CrmEmail(models.Model):
             return
         emails = emails.sorted(lambda e: (e.date or fields.Datetime.now(), e.id))
         parents = {
-            ref for email in emails
+            ref
+            for email in emails
             for ref in linking.ancestors(email.in_reply_to, email.references)
         }
         thread_links = {}
@@ -291,8 +343,10 @@ class CrmEmail(models.Model):
             batch = self.sudo().browse(ids)
             vals = {"lead_id": lead_id, "link_reason": reason, "needs_deal": needs_deal}
             batch = batch.filtered(
-                lambda e, v=vals: (e.lead_id.id or False, e.link_reason, e.needs_deal)
-                != (v["lead_id"], v["link_reason"], v["needs_deal"])
+                lambda e, v=vals: (
+                    (e.lead_id.id or False, e.link_reason, e.needs_deal)
+                    != (v["lead_id"], v["link_reason"], v["needs_deal"])
+                )
             )
             if batch:
                 batch.write(vals)
@@ -300,9 +354,9 @@ class CrmEmail(models.Model):
     @api.model
     def _crm_link_single_open_deal(self):
         return bool(
-            self.env["ir.config_parameter"].sudo().get_param(
-                "crm_mail_channel.link_single_open_deal"
-            )
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("crm_mail_channel.link_single_open_deal")
         )
 
     def _crm_thread(self):
@@ -312,11 +366,13 @@ class CrmEmail(models.Model):
 
     def _crm_set_deal(self, lead):
         """Link these emails to ``lead`` (or unlink them when empty), as a person decided."""
-        self.sudo().write({
-            "lead_id": lead.id or False,
-            "link_reason": "manual",
-            "needs_deal": False,
-        })
+        self.sudo().write(
+            {
+                "lead_id": lead.id or False,
+                "link_reason": "manual",
+                "needs_deal": False,
+            }
+        )
 
     def action_open_relink_wizard(self):
         self.ensure_one()
@@ -449,21 +505,39 @@ class CrmEmail(models.Model):
     # correlated EXISTS look-ups on these relation tables (index per row), where one2many
     # sub-queries would hash every presence of the database first.
     owner_user_ids = fields.Many2many(
-        "res.users", "crm_email_owner_user_rel", "email_id", "user_id", string="Owners",
-        compute="_compute_sharing_owners", store=True, readonly=True,
+        "res.users",
+        "crm_email_owner_user_rel",
+        "email_id",
+        "user_id",
+        string="Owners",
+        compute="_compute_sharing_owners",
+        store=True,
+        readonly=True,
     )
     shared_owner_ids = fields.Many2many(
-        "res.users", "crm_email_shared_owner_rel", "email_id", "user_id",
-        string="Shared by", compute="_compute_sharing_owners", store=True, readonly=True,
+        "res.users",
+        "crm_email_shared_owner_rel",
+        "email_id",
+        "user_id",
+        string="Shared by",
+        compute="_compute_sharing_owners",
+        store=True,
+        readonly=True,
     )
     sharing_explanation = fields.Text(
-        "Why can I see this?", compute="_compute_sharing_explanation",
+        "Why can I see this?",
+        compute="_compute_sharing_explanation",
         help="Who can see this email and why. Shown to its owners and to administrators.",
     )
     sharing_thread_state = fields.Selection(
-        [("none", "Not mine"), ("default", "As my sharing mode"), ("shared", "Thread shared"),
-         ("private", "Thread private")],
-        "My thread sharing", compute="_compute_sharing_thread_state",
+        [
+            ("none", "Not mine"),
+            ("default", "As my sharing mode"),
+            ("shared", "Thread shared"),
+            ("private", "Thread private"),
+        ],
+        "My thread sharing",
+        compute="_compute_sharing_thread_state",
     )
     _rec_names_search = ["subject", "email_from"]
 
@@ -476,7 +550,11 @@ class CrmEmail(models.Model):
     # in _search: that one ran inside computations of the flags (fetch() searches) and stored
     # the email-level sets from stale, half-computed presence flags.
     reader_keys = _IntArray(
-        "Reader keys", compute="_compute_reader_keys", store=True, readonly=True, copy=False,
+        "Reader keys",
+        compute="_compute_reader_keys",
+        store=True,
+        readonly=True,
+        copy=False,
         prefetch=False,
     )
 
@@ -509,10 +587,16 @@ class CrmEmail(models.Model):
             return SQL("(%s @> ARRAY[%s]::int4[])", column, value)
         if operator == "in" and len(value) == 1 and isinstance(value[0], int):
             Users = self.env["res.users"]
-            flush = [Users._fields[name] for name in (
-                "email_audience_everyone", "email_audience_user_ids",
-                "email_audience_group_ids", "email_superior_ids", "groups_id",
-            )]
+            flush = [
+                Users._fields[name]
+                for name in (
+                    "email_audience_everyone",
+                    "email_audience_user_ids",
+                    "email_audience_group_ids",
+                    "email_superior_ids",
+                    "groups_id",
+                )
+            ]
             uid = value[0]
             # A UNION ALL of four simple selects (duplicates are harmless in an overlap): half
             # the planning time of one scan of res_users with three correlated EXISTS.
@@ -533,7 +617,10 @@ class CrmEmail(models.Model):
             for field in flush:
                 sharers = SQL("%s", sharers, to_flush=field)
             return SQL(
-                "(%s && (ARRAY[%s, 0] || ARRAY(%s))::int4[])", column, uid, sharers,
+                "(%s && (ARRAY[%s, 0] || ARRAY(%s))::int4[])",
+                column,
+                uid,
+                sharers,
             )
         raise NotImplementedError(f"reader_keys {operator} {value!r}")
 
@@ -547,33 +634,51 @@ class CrmEmail(models.Model):
     # ('contact_company_keys', 'parent_of', company_ids): a contact of one of my companies or
     # of a parent company of one of them, exactly res.partner's multi-company rule.
     contact_company_keys = _IntArray(
-        "Contact company keys", compute="_compute_contact_company_keys", store=True,
-        readonly=True, copy=False, prefetch=False,
+        "Contact company keys",
+        compute="_compute_contact_company_keys",
+        store=True,
+        readonly=True,
+        copy=False,
+        prefetch=False,
     )
     lead_company_id = fields.Many2one(
-        "res.company", "Deal company", related="lead_id.company_id", store=True, readonly=True,
+        "res.company",
+        "Deal company",
+        related="lead_id.company_id",
+        store=True,
+        readonly=True,
     )
     lead_user_id = fields.Many2one(
-        "res.users", "Deal salesperson", related="lead_id.user_id", store=True, readonly=True,
+        "res.users",
+        "Deal salesperson",
+        related="lead_id.user_id",
+        store=True,
+        readonly=True,
     )
 
     def init(self):
         # Every column the record rules read, next to the id: a rule-checked search on ids
         # found elsewhere (a company's emails, the access check of a page) is an index-only
         # scan instead of one table row read per email.
-        self.env.cr.execute(SQL(
-            """CREATE INDEX IF NOT EXISTS crm_email_rule_keys_index ON crm_email (id)
+        self.env.cr.execute(
+            SQL(
+                """CREATE INDEX IF NOT EXISTS crm_email_rule_keys_index ON crm_email (id)
                INCLUDE (reader_keys, lead_id, contact_company_keys, lead_company_id,
                         lead_user_id)"""
-        ))
+            )
+        )
 
     @api.depends("partner_ids.partner_share", "partner_ids.company_id")
     def _compute_contact_company_keys(self):
         for email in self:
-            email.contact_company_keys = tuple(sorted({
-                partner.company_id.id if partner.partner_share and partner.company_id else 0
-                for partner in email.sudo().with_context(active_test=False).partner_ids
-            }))
+            email.contact_company_keys = tuple(
+                sorted(
+                    {
+                        partner.company_id.id if partner.partner_share and partner.company_id else 0
+                        for partner in email.sudo().with_context(active_test=False).partner_ids
+                    }
+                )
+            )
 
     def _contact_company_keys_sql(self, column, operator, value):
         if operator != "parent_of" or not isinstance(value, (list, tuple)):
@@ -585,10 +690,10 @@ class CrmEmail(models.Model):
             """SELECT label::int4 FROM res_company c,
                       unnest(string_to_array(rtrim(c.parent_path, '/'), '/')) AS label
                 WHERE c.id = ANY(%s::int4[])""",
-            [id_ for id_ in value if id_], to_flush=Company._fields["parent_path"],
+            [id_ for id_ in value if id_],
+            to_flush=Company._fields["parent_path"],
         )
         return SQL("(%s && (ARRAY[0] || ARRAY(%s))::int4[])", column, ancestors)
-
 
     # -- performance of the sharing rules (issue 3, benchmark) --------------------------------
     # Emails of a company and its contacts (what ``partner_ids child_of company`` finds). The
@@ -596,8 +701,10 @@ class CrmEmail(models.Model):
     # through the relation index and sorts a few hundred rows, instead of walking the whole
     # date index to find the first page (child_of on a many2many is a correlated EXISTS).
     partner_ancestor_ids = fields.Many2many(
-        "res.partner", string="Contacts and their companies",
-        compute="_compute_partner_ancestor_ids", search="_search_partner_ancestor_ids",
+        "res.partner",
+        string="Contacts and their companies",
+        compute="_compute_partner_ancestor_ids",
+        search="_search_partner_ancestor_ids",
         help="The email's contacts and every partner above them (company, parent contact).",
     )
 
@@ -615,14 +722,23 @@ class CrmEmail(models.Model):
             raise NotImplementedError(operator)
         ids = [value] if isinstance(value, int) else list(value or [])
         # Same expansion as ``child_of`` (as the current user, archived included).
-        partners = self.env["res.partner"].with_context(active_test=False)._search(
-            [("id", "child_of", ids)]
+        partners = (
+            self.env["res.partner"]
+            .with_context(active_test=False)
+            ._search([("id", "child_of", ids)])
         )
         self.flush_model(["partner_ids"])
-        return [("id", "=", SQL(
-            "ANY(ARRAY(SELECT rel.email_id FROM crm_email_res_partner_rel rel"
-            " WHERE rel.partner_id IN %s))", partners.subselect(),
-        ))]
+        return [
+            (
+                "id",
+                "=",
+                SQL(
+                    "ANY(ARRAY(SELECT rel.email_id FROM crm_email_res_partner_rel rel"
+                    " WHERE rel.partner_id IN %s))",
+                    partners.subselect(),
+                ),
+            )
+        ]
 
     def _check_access(self, operation):
         # Record-level checks (read of non-stored fields, check_access) evaluate the same rule
@@ -650,11 +766,19 @@ class CrmEmail(models.Model):
         """``{email id: content row}`` of ``part`` that the current user may read (rules)."""
         real = self.filtered("id")
         # search_fetch: the rows and their values in one rule-checked query (issue 3 bench).
-        fnames = ["email_id", "subject"] if part == "subject" else [
-            "email_id", "body_html", "preview", "has_attachments",
-        ]
+        fnames = (
+            ["email_id", "subject"]
+            if part == "subject"
+            else [
+                "email_id",
+                "body_html",
+                "preview",
+                "has_attachments",
+            ]
+        )
         contents = self.env["crm.email.content"].search_fetch(
-            [("email_id", "in", real.ids), ("part", "=", part)], fnames,
+            [("email_id", "in", real.ids), ("part", "=", part)],
+            fnames,
         )
         return {content.email_id.id: content for content in contents}
 
@@ -717,15 +841,17 @@ class CrmEmail(models.Model):
         return [("content_ids", "any", [("part", "=", "body"), ("preview", operator, value)])]
 
     def _search_has_attachments(self, operator, value):
-        return [("content_ids", "any", [("part", "=", "body"),
-                                        ("has_attachments", operator, value)])]
+        return [
+            ("content_ids", "any", [("part", "=", "body"), ("has_attachments", operator, value)])
+        ]
 
     @api.depends_context("uid")
     @api.depends("subject", "email_from")
     def _compute_display_name(self):
         for email in self:
             email.display_name = email.subject or _(
-                "Email from %(sender)s", sender=email.email_from or "?",
+                "Email from %(sender)s",
+                sender=email.email_from or "?",
             )
 
     def _crm_email_thread_domain(self):
@@ -749,9 +875,7 @@ class CrmEmail(models.Model):
         Presence = self.env["crm.email.presence"].sudo()
         for email in self:
             thread = self.sudo().search(email._crm_email_thread_domain()) | email.sudo()
-            mine = Presence.search(
-                [("email_id", "in", thread.ids), ("user_id", "=", self.env.uid)]
-            )
+            mine = Presence.search([("email_id", "in", thread.ids), ("user_id", "=", self.env.uid)])
             if not mine:
                 raise UserError(_("Only the owner of this email can change who sees its thread."))
             mine.write({"share_override": value})
@@ -797,9 +921,12 @@ class CrmEmail(models.Model):
             else:
                 record = self.env._("who can open one of its contacts")
             if sudo_email.sent_from_crm:
-                lines.append(self.env._(
-                    "Sent from CRM: shared with everyone %(record)s.", record=record,
-                ))
+                lines.append(
+                    self.env._(
+                        "Sent from CRM: shared with everyone %(record)s.",
+                        record=record,
+                    )
+                )
             done = set()
             for presence in presences:
                 owner = presence.user_id
@@ -808,8 +935,11 @@ class CrmEmail(models.Model):
                 done.add(owner.id)
                 reason = presence._sharing_reason()
                 if not presence.is_shared:
-                    lines.append(self.env._("Not shared by %(owner)s: %(reason)s.",
-                                            owner=owner.name, reason=reason))
+                    lines.append(
+                        self.env._(
+                            "Not shared by %(owner)s: %(reason)s.", owner=owner.name, reason=reason
+                        )
+                    )
                     continue
                 if owner.email_audience_everyone:
                     audience = self.env._("everyone %(record)s", record=record)
@@ -818,15 +948,27 @@ class CrmEmail(models.Model):
                     for group in owner.email_audience_group_ids:
                         names.append(self.env._("group %s", group.full_name))
                     audience = self.env._(
-                        "%(names)s, %(record)s", names=", ".join(names), record=record,
+                        "%(names)s, %(record)s",
+                        names=", ".join(names),
+                        record=record,
                     )
-                lines.append(self.env._("Shared by %(owner)s (%(reason)s) with %(audience)s.",
-                               owner=owner.name, reason=reason, audience=audience))
+                lines.append(
+                    self.env._(
+                        "Shared by %(owner)s (%(reason)s) with %(audience)s.",
+                        owner=owner.name,
+                        reason=reason,
+                        audience=audience,
+                    )
+                )
                 if owner.email_superior_ids:
-                    lines.append(self.env._("Managers of %(owner)s: %(names)s (%(record)s).",
-                                   owner=owner.name,
-                                   names=", ".join(owner.email_superior_ids.mapped("name")),
-                                   record=record))
+                    lines.append(
+                        self.env._(
+                            "Managers of %(owner)s: %(names)s (%(record)s).",
+                            owner=owner.name,
+                            names=", ".join(owner.email_superior_ids.mapped("name")),
+                            record=record,
+                        )
+                    )
             lines.append(level_text)
             email.sharing_explanation = "\n".join(lines)
 
@@ -846,9 +988,11 @@ def _check_access_in_sql(records, operation, base):
     domain = Rule._compute_domain(records._name, operation)
     if not domain:
         return None
-    allowed = set(records.sudo().with_context(active_test=False)._search(
-        expression.AND([[("id", "in", list(set(ids)))], domain])
-    ))
+    allowed = set(
+        records.sudo()
+        .with_context(active_test=False)
+        ._search(expression.AND([[("id", "in", list(set(ids)))], domain]))
+    )
     forbidden = records.browse([id_ for id_ in ids if id_ not in allowed])
     if not forbidden:
         return None

@@ -26,7 +26,11 @@ class CrmEmailContent(models.Model):
 
     # auto_join: rule conditions on the email become a join, evaluated per row.
     email_id = fields.Many2one(
-        "crm.email", required=True, ondelete="cascade", index=True, auto_join=True,
+        "crm.email",
+        required=True,
+        ondelete="cascade",
+        index=True,
+        auto_join=True,
     )
     part = fields.Selection(PARTS, required=True)
     subject = fields.Char()
@@ -34,11 +38,14 @@ class CrmEmailContent(models.Model):
     preview = fields.Char()
     has_attachments = fields.Boolean()
     attachment_ids = fields.One2many(
-        "ir.attachment", "res_id", domain=[("res_model", "=", "crm.email.content")],
+        "ir.attachment",
+        "res_id",
+        domain=[("res_model", "=", "crm.email.content")],
         string="Attachments",
     )
     audience_may_read = fields.Boolean(
-        compute="_compute_audience_may_read", search="_search_audience_may_read",
+        compute="_compute_audience_may_read",
+        search="_search_audience_may_read",
         help="Whether the organisation's visibility level lets non-owners read this part. "
         "Used by the record rules; resolved when each query is built, never cached per user.",
     )

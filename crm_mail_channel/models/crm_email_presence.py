@@ -13,7 +13,11 @@ class CrmEmailPresence(models.Model):
     email_id = fields.Many2one("crm.email", required=True, ondelete="cascade", index=True)
     mailbox_id = fields.Many2one("crm.mailbox", required=True, ondelete="cascade", index=True)
     user_id = fields.Many2one(
-        "res.users", "Owner", related="mailbox_id.user_id", store=True, index=True,
+        "res.users",
+        "Owner",
+        related="mailbox_id.user_id",
+        store=True,
+        index=True,
     )
     folder_id = fields.Many2one("crm.mailbox.folder", ondelete="set null", index=True)
     folder_role = fields.Selection(related="folder_id.role", store=True)
@@ -38,31 +42,46 @@ class CrmEmailPresence(models.Model):
     # any worker sees the new value. is_excluded is fixed at import; an administrator's
     # "apply to synced mail" choice recomputes it (see res.config.settings).
     share_override = fields.Selection(
-        [("default", "As the owner's mode"), ("shared", "Thread shared"),
-         ("private", "Thread private")],
-        default="default", required=True, readonly=True,
+        [
+            ("default", "As the owner's mode"),
+            ("shared", "Thread shared"),
+            ("private", "Thread private"),
+        ],
+        default="default",
+        required=True,
+        readonly=True,
     )
     is_excluded = fields.Boolean(
-        "Excluded domain", compute="_compute_is_excluded", store=True, readonly=True,
+        "Excluded domain",
+        compute="_compute_is_excluded",
+        store=True,
+        readonly=True,
         help="Every outside participant is in an excluded domain (organisation or owner).",
     )
     contact_shared = fields.Boolean(
-        compute="_compute_contact_shared", store=True, readonly=True,
+        compute="_compute_contact_shared",
+        store=True,
+        readonly=True,
         help="Custom mode: the owner shares their emails with one of this email's contacts.",
     )
     is_shared = fields.Boolean(
-        compute="_compute_is_shared", store=True, readonly=True, index=True,
+        compute="_compute_is_shared",
+        store=True,
+        readonly=True,
+        index=True,
     )
 
-    @api.depends("email_id.email_from", "email_id.email_to", "email_id.email_cc",
-                 "user_id.email_excluded_domains")
+    @api.depends(
+        "email_id.email_from",
+        "email_id.email_to",
+        "email_id.email_cc",
+        "user_id.email_excluded_domains",
+    )
     def _compute_is_excluded(self):
         org_domains = self.env["res.config.settings"]._crm_email_org_excluded_domains()
         for presence in self:
             email, owner = presence.email_id, presence.user_id
-            domains = org_domains + sharing_domains.parse_domain_list(
-                owner.email_excluded_domains
-            )
+            domains = org_domains + sharing_domains.parse_domain_list(owner.email_excluded_domains)
             participants = sharing_domains.addresses_of(
                 email.email_from, email.email_to, email.email_cc
             )
@@ -76,8 +95,7 @@ class CrmEmailPresence(models.Model):
                 presence.email_id.partner_ids & presence.user_id.email_shared_partner_ids
             )
 
-    @api.depends("share_override", "is_excluded", "contact_shared",
-                 "user_id.email_sharing_mode")
+    @api.depends("share_override", "is_excluded", "contact_shared", "user_id.email_sharing_mode")
     def _compute_is_shared(self):
         for presence in self:
             override = presence.share_override
@@ -99,20 +117,29 @@ class CrmEmailPresence(models.Model):
             return _("thread made private")
         mode = self.user_id.email_sharing_mode
         if mode == "public":
-            return _("public mode, but every outside participant is in an excluded domain") if (
-                self.is_excluded) else _("public mode")
+            return (
+                _("public mode, but every outside participant is in an excluded domain")
+                if (self.is_excluded)
+                else _("public mode")
+            )
         if mode == "custom":
-            return _("custom mode, contact shared") if self.contact_shared else _(
-                "custom mode, no shared contact")
+            return (
+                _("custom mode, contact shared")
+                if self.contact_shared
+                else _("custom mode, no shared contact")
+            )
         return _("private mode")
 
     @api.model_create_multi
     def create(self, vals_list):
         presences = super().create(vals_list)
-        inherit = self.browse([
-            presence.id for presence, vals in zip(presences, vals_list, strict=False)
-            if not vals.get("share_override")
-        ])
+        inherit = self.browse(
+            [
+                presence.id
+                for presence, vals in zip(presences, vals_list, strict=False)
+                if not vals.get("share_override")
+            ]
+        )
         inherit._inherit_thread_override()
         return presences
 
@@ -122,13 +149,17 @@ class CrmEmailPresence(models.Model):
         if not records:
             return
         keys = {p.id: p.email_id.thread_key or p.email_id.message_id for p in records}
-        previous = records.search([
-            ("id", "not in", records.ids),
-            ("user_id", "in", records.user_id.ids),
-            ("share_override", "!=", "default"),
-            "|", ("email_id.thread_key", "in", list(set(keys.values()))),
-            ("email_id.message_id", "in", list(set(keys.values()))),
-        ], order="id desc")
+        previous = records.search(
+            [
+                ("id", "not in", records.ids),
+                ("user_id", "in", records.user_id.ids),
+                ("share_override", "!=", "default"),
+                "|",
+                ("email_id.thread_key", "in", list(set(keys.values()))),
+                ("email_id.message_id", "in", list(set(keys.values()))),
+            ],
+            order="id desc",
+        )
         latest = {}
         for prev in previous:
             key = prev.email_id.thread_key or prev.email_id.message_id

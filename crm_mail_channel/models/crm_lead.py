@@ -6,7 +6,10 @@ class CrmLead(models.Model):
 
     # ------------------------------------------------------------------ deals and sending (issue 4)
     crm_email_ids = fields.One2many(
-        "crm.email", "lead_id", string="Linked emails", readonly=True,
+        "crm.email",
+        "lead_id",
+        string="Linked emails",
+        readonly=True,
         help="Mail linked to this deal only; the contact shows all of its mail.",
     )
     crm_email_count = fields.Integer("Emails", compute="_compute_crm_email_count")
@@ -39,7 +42,10 @@ class CrmLead(models.Model):
 
     def _crm_composer_action(self, partners=None, subject=None, extra_context=None):
         return self.env["res.partner"]._crm_composer_action_for(
-            self, partners, subject=subject, extra_context=extra_context,
+            self,
+            partners,
+            subject=subject,
+            extra_context=extra_context,
         )
 
     def action_crm_pull_threads(self):

@@ -727,7 +727,8 @@ class CrmMailDomain(models.Model):
                     self.env.cr.rollback()
                 continue
             if auto_commit:
-                self.env.cr.commit()  # cron path only: keep each domain's result
+                # Cron path only: keep each domain's result.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
         return True
 
     # ------------------------------------------------------------------------------------------

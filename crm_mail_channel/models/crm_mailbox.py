@@ -46,7 +46,10 @@ class CrmMailbox(models.Model):
     name = fields.Char(compute="_compute_name", store=True, readonly=False)
     active = fields.Boolean(default=True)
     user_id = fields.Many2one(
-        "res.users", required=True, index=True, ondelete="cascade",
+        "res.users",
+        required=True,
+        index=True,
+        ondelete="cascade",
         default=lambda self: self.env.user,
     )
     company_id = fields.Many2one(related="user_id.company_id", store=True)
@@ -58,13 +61,17 @@ class CrmMailbox(models.Model):
     port = fields.Integer(default=993)
     security = fields.Selection(SECURITY, required=True, default="ssl")
     ssl_verify = fields.Boolean(
-        "Verify TLS certificate", default=True,
+        "Verify TLS certificate",
+        default=True,
         help="Leave on. Turn off only for a server with a self-signed certificate you trust.",
     )
     login = fields.Char()
     # Write-only: the value lives in crm.mail.secret, which no user can read.
     password = fields.Char(
-        compute="_compute_password", inverse="_inverse_password", store=False, copy=False,
+        compute="_compute_password",
+        inverse="_inverse_password",
+        store=False,
+        copy=False,
     )
     has_password = fields.Boolean(compute="_compute_password")
     state = fields.Selection(STATES, required=True, default="draft", readonly=True, index=True)
@@ -73,12 +80,16 @@ class CrmMailbox(models.Model):
     last_success_date = fields.Datetime("Last successful sync", readonly=True)
     backlog = fields.Integer(readonly=True, help="Messages known on the server, not imported yet.")
     sync_window_days = fields.Integer(
-        "First sync reaches back (days)", default=90, required=True,
+        "First sync reaches back (days)",
+        default=90,
+        required=True,
     )
     max_message_size_mb = fields.Integer("Largest message imported (MB)", default=25)
     folder_ids = fields.One2many("crm.mailbox.folder", "mailbox_id", readonly=True)
     quarantine_ids = fields.One2many(
-        "crm.mailbox.quarantine", "mailbox_id", readonly=True,
+        "crm.mailbox.quarantine",
+        "mailbox_id",
+        readonly=True,
         domain=[("state", "=", "pending")],
     )
     quarantine_count = fields.Integer("Quarantined", compute="_compute_quarantine_count")
@@ -105,9 +116,7 @@ class CrmMailbox(models.Model):
         secrets = self.env["crm.mail.secret"]
         for mailbox in self:
             mailbox.password = False
-            mailbox.has_password = bool(
-                mailbox.id and secrets._get_secret(mailbox, "password")
-            )
+            mailbox.has_password = bool(mailbox.id and secrets._get_secret(mailbox, "password"))
 
     def _inverse_password(self):
         secrets = self.env["crm.mail.secret"]
@@ -119,9 +128,12 @@ class CrmMailbox(models.Model):
 
     def _compute_quarantine_count(self):
         counts = dict(
-            self.env["crm.mailbox.quarantine"].sudo()._read_group(
+            self.env["crm.mailbox.quarantine"]
+            .sudo()
+            ._read_group(
                 [("mailbox_id", "in", self.ids), ("state", "=", "pending")],
-                ["mailbox_id"], ["__count"],
+                ["mailbox_id"],
+                ["__count"],
             )
         )
         for mailbox in self:
@@ -143,8 +155,12 @@ class CrmMailbox(models.Model):
         if self.preset:
             return
         ports = {
-            ("imap", "ssl"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143,
-            ("pop3", "ssl"): 995, ("pop3", "starttls"): 110, ("pop3", "none"): 110,
+            ("imap", "ssl"): 993,
+            ("imap", "starttls"): 143,
+            ("imap", "none"): 143,
+            ("pop3", "ssl"): 995,
+            ("pop3", "starttls"): 110,
+            ("pop3", "none"): 110,
         }
         if self.port in ports.values():
             self.port = ports[(self.protocol, self.security)]
@@ -216,9 +232,12 @@ class CrmMailbox(models.Model):
     def _try_lock(self):
         """Row lock held until the transaction ends: two workers never sync one mailbox."""
         self.ensure_one()
-        self.env.cr.execute(SQL(
-            "SELECT id FROM crm_mailbox WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", self.id,
-        ))
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM crm_mailbox WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED",
+                self.id,
+            )
+        )
         return bool(self.env.cr.fetchone())
 
     def action_sync_now(self):
@@ -226,9 +245,9 @@ class CrmMailbox(models.Model):
         if self.state == "paused":
             raise UserError(_("This mailbox is paused. Resume it first."))
         if not self._try_lock():
-            raise UserError(_(
-                "This mailbox is already syncing. Its new mail will appear in a moment."
-            ))
+            raise UserError(
+                _("This mailbox is already syncing. Its new mail will appear in a moment.")
+            )
         report = self._sync()
         if self.state == "error":
             # Not a UserError: that would roll back the error state and what was imported.
@@ -244,11 +263,13 @@ class CrmMailbox(models.Model):
                 },
             }
         if report and report.backlog:
-            message = _("%(n)s emails imported, %(b)s more to come at the next sync.",
-                        n=self.last_imported, b=report.backlog)
+            message = _(
+                "%(n)s emails imported, %(b)s more to come at the next sync.",
+                n=self.last_imported,
+                b=report.backlog,
+            )
         else:
-            message = _("%(n)s emails imported. The mailbox is up to date.",
-                        n=self.last_imported)
+            message = _("%(n)s emails imported. The mailbox is up to date.", n=self.last_imported)
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -294,21 +315,27 @@ class CrmMailbox(models.Model):
                     report = sync.run_imap_sync(session, store, options)
         except errors.MailChannelError as exc:
             _logger.warning("Sync of mailbox %s stopped: %s", self.id, exc)
-            mailbox.write({"state": "error", "last_error": exc.user_message,
-                           "last_imported": store.imported})
+            mailbox.write(
+                {"state": "error", "last_error": exc.user_message, "last_imported": store.imported}
+            )
             return report
         except UserError as exc:
-            mailbox.write({"state": "error", "last_error": exc.args[0],
-                           "last_imported": store.imported})
+            mailbox.write(
+                {"state": "error", "last_error": exc.args[0], "last_imported": store.imported}
+            )
             return report
         except Exception:
             _logger.exception("Sync of mailbox %s failed", self.id)
-            mailbox.write({
-                "state": "error",
-                "last_error": _("The sync stopped on an unexpected problem. It will be "
-                                "retried; nothing already imported is lost."),
-                "last_imported": store.imported,
-            })
+            mailbox.write(
+                {
+                    "state": "error",
+                    "last_error": _(
+                        "The sync stopped on an unexpected problem. It will be "
+                        "retried; nothing already imported is lost."
+                    ),
+                    "last_imported": store.imported,
+                }
+            )
             return report
         vals = {
             "state": "connected",
@@ -327,7 +354,8 @@ class CrmMailbox(models.Model):
         due = fields.Datetime.now() - timedelta(minutes=SYNC_INTERVAL_MINUTES)
         return [
             ("state", "in", ("connected", "syncing", "error")),
-            "|", "|",
+            "|",
+            "|",
             ("last_sync_date", "=", False),
             ("last_sync_date", "<", due),
             ("backlog", ">", 0),
@@ -338,8 +366,9 @@ class CrmMailbox(models.Model):
         """Sync due mailboxes a batch at a time; each under its row lock, committed alone."""
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         domain = self._due_mailboxes_domain()
-        mailboxes = self.sudo().search(domain, order="last_sync_date asc nulls first, id",
-                                       limit=batch_size)
+        mailboxes = self.sudo().search(
+            domain, order="last_sync_date asc nulls first, id", limit=batch_size
+        )
         started = time.monotonic()
         done = 0
         for mailbox in mailboxes:
@@ -348,13 +377,14 @@ class CrmMailbox(models.Model):
             mailbox._sync(max_seconds=max_seconds)
             done += 1
             if auto_commit:
-                self.env.cr.commit()
+                # Cron path only: keep each mailbox's sync and release its row lock.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
             if time.monotonic() - started > max_seconds * 3:
                 break
         remaining = self.sudo().search_count(domain) if done else 0
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         if auto_commit:
-            self.env.cr.commit()
+            self.env.cr.commit()  # pylint: disable=invalid-commit
         return done
 
     def _push_seen(self, presences):
@@ -430,18 +460,22 @@ class CrmMailbox(models.Model):
         "program. Two copies there: turn this off. None: turn it on.",
     )
     pending_append_ids = fields.One2many(
-        "crm.mailbox.pending.append", "mailbox_id", readonly=True,
+        "crm.mailbox.pending.append",
+        "mailbox_id",
+        readonly=True,
         domain=[("state", "=", "failed")],
     )
     sent_copy_failed_count = fields.Integer(
-        "Sent copies waiting", compute="_compute_sent_copy_failed",
+        "Sent copies waiting",
+        compute="_compute_sent_copy_failed",
     )
     sent_copy_error = fields.Text("Sent copy problem", compute="_compute_sent_copy_failed")
 
     def _compute_sent_copy_failed(self):
         Pending = self.env["crm.mailbox.pending.append"].sudo()
         failed = Pending.search(
-            [("mailbox_id", "in", self.ids), ("state", "=", "failed")], order="id desc",
+            [("mailbox_id", "in", self.ids), ("state", "=", "failed")],
+            order="id desc",
         )
         for mailbox in self:
             mine = failed.filtered(lambda p, m=mailbox: p.mailbox_id.id == m.id)
@@ -451,6 +485,7 @@ class CrmMailbox(models.Model):
     def action_retry_sent_copies(self):
         """Store again the sent mail whose copy could not reach the Sent folder."""
         Pending = self.env["crm.mailbox.pending.append"].sudo()
-        Pending.search([("mailbox_id", "in", self.ids), ("state", "=", "failed"),
-                        ("raw", "!=", False)])._crm_append()
+        Pending.search(
+            [("mailbox_id", "in", self.ids), ("state", "=", "failed"), ("raw", "!=", False)]
+        )._crm_append()
         return True

@@ -45,29 +45,37 @@ class CrmMailboxPendingAppend(models.Model):
     @api.model
     def _crm_queue_sent_copy(self, email, user):
         """Queue a copy of ``email`` for ``user``'s mailbox if it stores sent mail itself."""
-        mailbox = self.env["crm.mailbox"].sudo().search([
-            ("user_id", "=", user.id),
-            ("store_sent_on_server", "=", True),
-            ("protocol", "=", "imap"),
-        ], limit=1)
+        mailbox = (
+            self.env["crm.mailbox"]
+            .sudo()
+            .search(
+                [
+                    ("user_id", "=", user.id),
+                    ("store_sent_on_server", "=", True),
+                    ("protocol", "=", "imap"),
+                ],
+                limit=1,
+            )
+        )
         if not mailbox:
             return self.browse()
         existing = self.sudo().search(
-            [("email_id", "=", email.id), ("mailbox_id", "=", mailbox.id)], limit=1,
+            [("email_id", "=", email.id), ("mailbox_id", "=", mailbox.id)],
+            limit=1,
         )
         if existing:
             return existing
-        return self.sudo().create({
-            "mailbox_id": mailbox.id,
-            "email_id": email.id,
-            "message_id": email.message_id,
-        })
+        return self.sudo().create(
+            {
+                "mailbox_id": mailbox.id,
+                "email_id": email.id,
+                "message_id": email.message_id,
+            }
+        )
 
     @api.model
     def _crm_waiting(self, message_id):
-        return self.sudo().search(
-            [("message_id", "=", message_id), ("state", "=", "waiting")]
-        )
+        return self.sudo().search([("message_id", "=", message_id), ("state", "=", "waiting")])
 
     @api.model
     def _crm_on_sent(self, message_id, raw):
@@ -94,14 +102,14 @@ class CrmMailboxPendingAppend(models.Model):
             try:
                 settings = mailbox.sudo()._mailbox_settings(timeout=APPEND_TIMEOUT)
                 with mailbox_client.open_session(settings) as session:
-                    sent = next(
-                        (f for f in session.list_sync_folders() if f.role == "sent"), None
-                    )
+                    sent = next((f for f in session.list_sync_folders() if f.role == "sent"), None)
                     if not sent:
-                        raise UserError(_(
-                            "The mailbox has no Sent folder. Create one in your mail program; "
-                            "the copy will be stored at the next try."
-                        ))
+                        raise UserError(
+                            _(
+                                "The mailbox has no Sent folder. Create one in your mail program; "
+                                "the copy will be stored at the next try."
+                            )
+                        )
                     for item in items:
                         uid = session.append(sent.name, base64.b64decode(item.raw), seen=True)
                         item._crm_stored(sent.name, uid)
@@ -115,12 +123,14 @@ class CrmMailboxPendingAppend(models.Model):
                     reason = _("The copy could not be stored in Sent: %s", exc)
                 failed = items.filtered(lambda p: p.state != "done")
                 for item in failed:
-                    item.write({
-                        "state": "failed",
-                        "attempts": item.attempts + 1,
-                        "last_error": reason,
-                        "last_attempt_date": now,
-                    })
+                    item.write(
+                        {
+                            "state": "failed",
+                            "attempts": item.attempts + 1,
+                            "last_error": reason,
+                            "last_attempt_date": now,
+                        }
+                    )
         return True
 
     def _crm_stored(self, folder_name, uid):
@@ -129,38 +139,46 @@ class CrmMailboxPendingAppend(models.Model):
         mailbox = self.mailbox_id.sudo()
         folder = mailbox.folder_ids.filtered(lambda f: f.role == "sent")[:1]
         if not folder:
-            folder = self.env["crm.mailbox.folder"].sudo().create(
-                {"mailbox_id": mailbox.id, "name": folder_name, "role": "sent"}
+            folder = (
+                self.env["crm.mailbox.folder"]
+                .sudo()
+                .create({"mailbox_id": mailbox.id, "name": folder_name, "role": "sent"})
             )
         Presence = self.env["crm.email.presence"].sudo()
-        presence = Presence.search([
-            ("mailbox_id", "=", mailbox.id),
-            ("folder_id", "=", folder.id),
-            ("email_id", "=", self.email_id.id),
-        ], limit=1)
+        presence = Presence.search(
+            [
+                ("mailbox_id", "=", mailbox.id),
+                ("folder_id", "=", folder.id),
+                ("email_id", "=", self.email_id.id),
+            ],
+            limit=1,
+        )
         if presence:
             presence.write({"uid": uid or presence.uid, "is_seen": True})
         else:
-            Presence.create({
-                "email_id": self.email_id.id,
-                "mailbox_id": mailbox.id,
-                "folder_id": folder.id,
-                "uid": uid or 0,
-                "is_seen": True,
-            })
-        self.write({
-            "state": "done",
-            "raw": False,
-            "attempts": self.attempts + 1,
-            "last_error": False,
-            "last_attempt_date": fields.Datetime.now(),
-        })
+            Presence.create(
+                {
+                    "email_id": self.email_id.id,
+                    "mailbox_id": mailbox.id,
+                    "folder_id": folder.id,
+                    "uid": uid or 0,
+                    "is_seen": True,
+                }
+            )
+        self.write(
+            {
+                "state": "done",
+                "raw": False,
+                "attempts": self.attempts + 1,
+                "last_error": False,
+                "last_attempt_date": fields.Datetime.now(),
+            }
+        )
 
     # ------------------------------------------------------------------ retries
     @api.model
     def _crm_retry_domain(self, mailboxes=None):
-        domain = [("state", "=", "failed"), ("raw", "!=", False),
-                  ("attempts", "<", MAX_ATTEMPTS)]
+        domain = [("state", "=", "failed"), ("raw", "!=", False), ("attempts", "<", MAX_ATTEMPTS)]
         if mailboxes is not None:
             domain.append(("mailbox_id", "in", mailboxes.ids))
         return domain
@@ -175,8 +193,14 @@ class CrmMailboxPendingAppend(models.Model):
     def _gc_pending_appends(self):
         """Forget stored copies after a month, and copies of mail that never left after a week."""
         now = fields.Datetime.now()
-        self.sudo().search([
-            "|",
-            "&", ("state", "=", "done"), ("write_date", "<", now - timedelta(days=30)),
-            "&", ("state", "=", "waiting"), ("create_date", "<", now - timedelta(days=7)),
-        ]).unlink()
+        self.sudo().search(
+            [
+                "|",
+                "&",
+                ("state", "=", "done"),
+                ("write_date", "<", now - timedelta(days=30)),
+                "&",
+                ("state", "=", "waiting"),
+                ("create_date", "<", now - timedelta(days=7)),
+            ]
+        ).unlink()

@@ -17,7 +17,9 @@ class CrmMailboxQuarantine(models.Model):
     attempts = fields.Integer(default=1)
     state = fields.Selection(
         [("pending", "Waiting"), ("skipped", "Skipped"), ("done", "Imported")],
-        default="pending", required=True, index=True,
+        default="pending",
+        required=True,
+        index=True,
     )
 
     def action_retry(self):

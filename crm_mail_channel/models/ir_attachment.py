@@ -14,7 +14,8 @@ class IrAttachment(models.Model):
         ``crm.email`` directly is redirected here.
         """
         email_ids = {
-            vals["res_id"] for vals in vals_list
+            vals["res_id"]
+            for vals in vals_list
             if vals.get("res_model") == "crm.email" and vals.get("res_id")
         }
         if email_ids:

@@ -86,10 +86,20 @@ class IrMailServer(models.Model):
     # ---- crm_mail_channel: copy of sent mail in the sender's Sent folder (issue 4) ------------
 
     @api.model
-    def send_email(self, message, mail_server_id=None, smtp_server=None, smtp_port=None,
-                   smtp_user=None, smtp_password=None, smtp_encryption=None,
-                   smtp_ssl_certificate=None, smtp_ssl_private_key=None,
-                   smtp_debug=False, smtp_session=None):
+    def send_email(
+        self,
+        message,
+        mail_server_id=None,
+        smtp_server=None,
+        smtp_port=None,
+        smtp_user=None,
+        smtp_password=None,
+        smtp_encryption=None,
+        smtp_ssl_certificate=None,
+        smtp_ssl_private_key=None,
+        smtp_debug=False,
+        smtp_session=None,
+    ):
         """Send, then store the exact bytes that left in the sender's Sent folder.
 
         Only mail sent from CRM whose sender's mailbox has "Store sent messages on the server"
@@ -98,19 +108,30 @@ class IrMailServer(models.Model):
         A failed copy never fails the sending.
         """
         kwargs = {
-            "mail_server_id": mail_server_id, "smtp_server": smtp_server,
-            "smtp_port": smtp_port, "smtp_user": smtp_user, "smtp_password": smtp_password,
-            "smtp_encryption": smtp_encryption, "smtp_ssl_certificate": smtp_ssl_certificate,
-            "smtp_ssl_private_key": smtp_ssl_private_key, "smtp_debug": smtp_debug,
+            "mail_server_id": mail_server_id,
+            "smtp_server": smtp_server,
+            "smtp_port": smtp_port,
+            "smtp_user": smtp_user,
+            "smtp_password": smtp_password,
+            "smtp_encryption": smtp_encryption,
+            "smtp_ssl_certificate": smtp_ssl_certificate,
+            "smtp_ssl_private_key": smtp_ssl_private_key,
+            "smtp_debug": smtp_debug,
         }
         message_id = message["Message-Id"]
         pending = self.env["crm.mailbox.pending.append"]
         if modules.module.current_test or not message_id or not pending._crm_waiting(message_id):
             return super().send_email(message, smtp_session=smtp_session, **kwargs)
         session = smtp_session or self.connect(
-            smtp_server, smtp_port, smtp_user, smtp_password, smtp_encryption,
-            smtp_from=message["From"], ssl_certificate=smtp_ssl_certificate,
-            ssl_private_key=smtp_ssl_private_key, smtp_debug=smtp_debug,
+            smtp_server,
+            smtp_port,
+            smtp_user,
+            smtp_password,
+            smtp_encryption,
+            smtp_from=message["From"],
+            ssl_certificate=smtp_ssl_certificate,
+            ssl_private_key=smtp_ssl_private_key,
+            smtp_debug=smtp_debug,
             mail_server_id=mail_server_id,
         )
         wire = []

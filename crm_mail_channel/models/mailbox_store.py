@@ -64,8 +64,10 @@ class MailboxStore:
         name = getattr(folder, "name", folder)
         role = role or getattr(folder, "role", None)
         folders = self.mailbox.folder_ids
-        found = folders.filtered(lambda f: f.role == role) if role else folders.filtered(
-            lambda f: f.name == name
+        found = (
+            folders.filtered(lambda f: f.role == role)
+            if role
+            else folders.filtered(lambda f: f.name == name)
         )
         if not found:
             found = self.env["crm.mailbox.folder"].create(
@@ -89,20 +91,24 @@ class MailboxStore:
     def _save_state(self, folder, state):
         if state is None:
             return
-        folder.write({
-            "uidvalidity": state.uidvalidity or 0,
-            "last_uid": state.last_uid or 0,
-            "highest_modseq": state.highest_modseq or 0,
-        })
+        folder.write(
+            {
+                "uidvalidity": state.uidvalidity or 0,
+                "last_uid": state.last_uid or 0,
+                "highest_modseq": state.highest_modseq or 0,
+            }
+        )
 
     def known_uids(self, folder):
         folder = self._folder(folder)
-        self.cr.execute(SQL(
-            """SELECT uid FROM crm_email_presence WHERE folder_id = %(f)s AND uid > 0
+        self.cr.execute(
+            SQL(
+                """SELECT uid FROM crm_email_presence WHERE folder_id = %(f)s AND uid > 0
                UNION SELECT uid FROM crm_mailbox_unmatched WHERE folder_id = %(f)s
                UNION SELECT uid FROM crm_mailbox_quarantine WHERE folder_id = %(f)s""",
-            f=folder.id,
-        ))
+                f=folder.id,
+            )
+        )
         return {row[0] for row in self.cr.fetchall()}
 
     def uidvalidity_changed(self, folder, new_uidvalidity):
@@ -113,16 +119,24 @@ class MailboxStore:
         """
         folder = self._folder(folder)
         self.env.flush_all()
-        self.cr.execute(SQL(
-            "UPDATE crm_email_presence SET uid = 0 WHERE folder_id = %s", folder.id,
-        ))
-        self.cr.execute(SQL(
-            "DELETE FROM crm_mailbox_unmatched WHERE folder_id = %s", folder.id,
-        ))
-        self.cr.execute(SQL(
-            "DELETE FROM crm_mailbox_quarantine WHERE folder_id = %s AND state = 'pending'",
-            folder.id,
-        ))
+        self.cr.execute(
+            SQL(
+                "UPDATE crm_email_presence SET uid = 0 WHERE folder_id = %s",
+                folder.id,
+            )
+        )
+        self.cr.execute(
+            SQL(
+                "DELETE FROM crm_mailbox_unmatched WHERE folder_id = %s",
+                folder.id,
+            )
+        )
+        self.cr.execute(
+            SQL(
+                "DELETE FROM crm_mailbox_quarantine WHERE folder_id = %s AND state = 'pending'",
+                folder.id,
+            )
+        )
         self.env.invalidate_all()
         folder.write({"uidvalidity": new_uidvalidity or 0, "last_uid": 0, "highest_modseq": 0})
 
@@ -132,13 +146,17 @@ class MailboxStore:
             uids = [int(uid) for uid in flags_by_uid]
             seen = [int(uid) for uid, flags in flags_by_uid.items() if _is_seen(flags)]
             self.env.flush_all()
-            self.cr.execute(SQL(
-                """UPDATE crm_email_presence SET is_seen = (uid = ANY(%(seen)s))
+            self.cr.execute(
+                SQL(
+                    """UPDATE crm_email_presence SET is_seen = (uid = ANY(%(seen)s))
                    WHERE folder_id = %(f)s AND uid = ANY(%(uids)s)
                      AND seen_pending IS NOT TRUE
                      AND is_seen IS DISTINCT FROM (uid = ANY(%(seen)s))""",
-                seen=seen, f=folder.id, uids=uids,
-            ))
+                    seen=seen,
+                    f=folder.id,
+                    uids=uids,
+                )
+            )
             self.env["crm.email.presence"].invalidate_model(["is_seen"])
         self._save_state(folder, new_state)
 
@@ -152,15 +170,17 @@ class MailboxStore:
 
     # POP3: INBOX only, keyed by UIDL.
     def seen_uidls(self):
-        self.cr.execute(SQL(
-            """SELECT pop_uidl FROM crm_email_presence WHERE mailbox_id = %(m)s
+        self.cr.execute(
+            SQL(
+                """SELECT pop_uidl FROM crm_email_presence WHERE mailbox_id = %(m)s
                  AND pop_uidl IS NOT NULL
                UNION SELECT pop_uidl FROM crm_mailbox_unmatched WHERE mailbox_id = %(m)s
                  AND pop_uidl IS NOT NULL
                UNION SELECT pop_uidl FROM crm_mailbox_quarantine WHERE mailbox_id = %(m)s
                  AND pop_uidl IS NOT NULL""",
-            m=self.mailbox.id,
-        ))
+                m=self.mailbox.id,
+            )
+        )
         return {row[0] for row in self.cr.fetchall()}
 
     def store_batch_pop3(self, messages, failures):
@@ -172,11 +192,16 @@ class MailboxStore:
     def skip_uidls(self, uidls):
         """POP3 messages older than the first sync window: remember them, import nothing."""
         folder = self._folder("INBOX", role="inbox")
-        self.cr.execute(SQL(
-            """INSERT INTO crm_mailbox_unmatched (mailbox_id, folder_id, pop_uidl, address, rescan)
+        self.cr.execute(
+            SQL(
+                """INSERT INTO crm_mailbox_unmatched
+                       (mailbox_id, folder_id, pop_uidl, address, rescan)
                SELECT %s, %s, l, '-', false FROM unnest(%s::varchar[]) AS t(l)""",
-            self.mailbox.id, folder.id, list(uidls),
-        ))
+                self.mailbox.id,
+                folder.id,
+                list(uidls),
+            )
+        )
 
     @staticmethod
     def _key(item, pop):
@@ -201,9 +226,9 @@ class MailboxStore:
 
         matched, unmatched = [], []
         for item, found in zip(messages, participants, strict=True):
-            partner_ids = sorted({
-                pid for addr in found for pid in partners_by_address.get(addr, ())
-            })
+            partner_ids = sorted(
+                {pid for addr in found for pid in partners_by_address.get(addr, ())}
+            )
             if partner_ids:
                 matched.append((item, partner_ids))
             else:
@@ -215,54 +240,68 @@ class MailboxStore:
         uidls = [k[1] for k in keys if k[1] is not None]
         # 2. Forget the address index of these messages (a rescan re-adds what still misses).
         if keys:
-            self.cr.execute(SQL(
-                """DELETE FROM crm_mailbox_unmatched WHERE mailbox_id = %s AND folder_id = %s
+            self.cr.execute(
+                SQL(
+                    """DELETE FROM crm_mailbox_unmatched WHERE mailbox_id = %s AND folder_id = %s
                    AND (uid = ANY(%s) OR pop_uidl = ANY(%s))""",
-                mailbox.id, folder.id, uids, uidls,
-            ))
+                    mailbox.id,
+                    folder.id,
+                    uids,
+                    uidls,
+                )
+            )
         # 3. Emails (deduplicated by Message-ID across every mailbox) and presences.
         if matched:
             self._store_matched(folder, matched, pop)
         # 4. Address index of the messages no contact matched (no content kept).
         rows = [
-            (*self._key(item, pop), addr)
-            for item, found in unmatched for addr in (found or ["?"])
+            (*self._key(item, pop), addr) for item, found in unmatched for addr in (found or ["?"])
         ]
         if rows:
-            self.cr.execute(SQL(
-                """INSERT INTO crm_mailbox_unmatched
+            self.cr.execute(
+                SQL(
+                    """INSERT INTO crm_mailbox_unmatched
                        (mailbox_id, folder_id, uid, pop_uidl, address, rescan)
                    SELECT %s, %s, u, l, a, false
                    FROM unnest(%s::int[], %s::varchar[], %s::varchar[]) AS t(u, l, a)""",
-                mailbox.id, folder.id,
-                [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-            ))
+                    mailbox.id,
+                    folder.id,
+                    [r[0] for r in rows],
+                    [r[1] for r in rows],
+                    [r[2] for r in rows],
+                )
+            )
         # 5. Quarantine: new failures in, handled messages out.
         self._quarantine(folder, failures, pop)
         handled = [self._key(item, pop) for item in messages]
         if handled:
-            self.cr.execute(SQL(
-                """UPDATE crm_mailbox_quarantine SET state = 'done'
+            self.cr.execute(
+                SQL(
+                    """UPDATE crm_mailbox_quarantine SET state = 'done'
                    WHERE mailbox_id = %s AND folder_id = %s AND state != 'done'
                      AND (uid = ANY(%s) OR pop_uidl = ANY(%s))""",
-                mailbox.id, folder.id,
-                [k[0] for k in handled if k[0] is not None],
-                [k[1] for k in handled if k[1] is not None],
-            ))
+                    mailbox.id,
+                    folder.id,
+                    [k[0] for k in handled if k[0] is not None],
+                    [k[1] for k in handled if k[1] is not None],
+                )
+            )
         self.env.invalidate_all()
 
     def _partners_by_address(self, addresses):
         """Customer contacts (not internal users) by normalized address."""
         if not addresses:
             return {}
-        self.cr.execute(SQL(
-            """SELECT p.email_normalized, array_agg(p.id) FROM res_partner p
+        self.cr.execute(
+            SQL(
+                """SELECT p.email_normalized, array_agg(p.id) FROM res_partner p
                WHERE p.email_normalized = ANY(%s) AND p.active
                  AND NOT EXISTS (SELECT 1 FROM res_users u
                                  WHERE u.partner_id = p.id AND u.share IS NOT TRUE)
                GROUP BY p.email_normalized""",
-            list(addresses),
-        ))
+                list(addresses),
+            )
+        )
         return dict(self.cr.fetchall())
 
     def _email_vals(self, parsed, partner_ids):
@@ -291,9 +330,12 @@ class MailboxStore:
     def _store_matched(self, folder, matched, pop):
         Email = self.env["crm.email"]
         message_ids = list({item[3].message_id for item, _p in matched})
-        self.cr.execute(SQL(
-            "SELECT message_id, id FROM crm_email WHERE message_id = ANY(%s)", message_ids,
-        ))
+        self.cr.execute(
+            SQL(
+                "SELECT message_id, id FROM crm_email WHERE message_id = ANY(%s)",
+                message_ids,
+            )
+        )
         email_ids = dict(self.cr.fetchall())
         existing_links = []
         to_create = {}
@@ -304,10 +346,12 @@ class MailboxStore:
             elif parsed.message_id not in to_create:
                 to_create[parsed.message_id] = parsed, partner_ids
         if to_create:
-            new_emails = Email._create_from_sync([
-                self._email_vals(parsed, partner_ids)
-                for parsed, partner_ids in to_create.values()
-            ])
+            new_emails = Email._create_from_sync(
+                [
+                    self._email_vals(parsed, partner_ids)
+                    for parsed, partner_ids in to_create.values()
+                ]
+            )
             attachment_vals = []
             pairs = zip(new_emails, to_create.values(), strict=True)
             for new_email, (parsed, _partner_ids) in pairs:
@@ -328,12 +372,15 @@ class MailboxStore:
             self.env.flush_all()
         if existing_links:
             # A contact found later (or another mailbox's copy) adds its links to the email.
-            self.cr.execute(SQL(
-                """INSERT INTO crm_email_res_partner_rel (email_id, partner_id)
+            self.cr.execute(
+                SQL(
+                    """INSERT INTO crm_email_res_partner_rel (email_id, partner_id)
                    SELECT e, p FROM unnest(%s::int[], %s::int[]) AS t(e, p)
                    ON CONFLICT DO NOTHING""",
-                [link[0] for link in existing_links], [link[1] for link in existing_links],
-            ))
+                    [link[0] for link in existing_links],
+                    [link[1] for link in existing_links],
+                )
+            )
             # sharing (issue 3): contact-based sharing follows the new links at once.
             self.env["crm.email"].browse(
                 {link[0] for link in existing_links}
@@ -343,22 +390,30 @@ class MailboxStore:
         for item, _p in matched:
             uid, uidl = self._key(item, pop)
             wanted[email_ids[item[3].message_id]] = (uid, uidl, _is_seen(item[2]))
-        self.cr.execute(SQL(
-            """SELECT email_id, id, uid FROM crm_email_presence
+        self.cr.execute(
+            SQL(
+                """SELECT email_id, id, uid FROM crm_email_presence
                WHERE mailbox_id = %s AND folder_id = %s AND email_id = ANY(%s)""",
-            self.mailbox.id, folder.id, list(wanted),
-        ))
+                self.mailbox.id,
+                folder.id,
+                list(wanted),
+            )
+        )
         present = {email_id: (pid, uid) for email_id, pid, uid in self.cr.fetchall()}
         moved = [
-            (present[email_id][0], vals[0]) for email_id, vals in wanted.items()
+            (present[email_id][0], vals[0])
+            for email_id, vals in wanted.items()
             if email_id in present and vals[0] and present[email_id][1] != vals[0]
         ]
         if moved:
-            self.cr.execute(SQL(
-                """UPDATE crm_email_presence p SET uid = t.uid
+            self.cr.execute(
+                SQL(
+                    """UPDATE crm_email_presence p SET uid = t.uid
                    FROM unnest(%s::int[], %s::int[]) AS t(id, uid) WHERE p.id = t.id""",
-                [m[0] for m in moved], [m[1] for m in moved],
-            ))
+                    [m[0] for m in moved],
+                    [m[1] for m in moved],
+                )
+            )
         new_presences = [
             {
                 "email_id": email_id,
@@ -368,7 +423,8 @@ class MailboxStore:
                 "pop_uidl": uidl or False,
                 "is_seen": seen,
             }
-            for email_id, (uid, uidl, seen) in wanted.items() if email_id not in present
+            for email_id, (uid, uidl, seen) in wanted.items()
+            if email_id not in present
         ]
         if new_presences:
             self.env["crm.email.presence"].create(new_presences)
@@ -381,10 +437,14 @@ class MailboxStore:
         key_field = "pop_uidl" if pop else "uid"
         keys = [str(uid) if pop else int(uid) for uid, _reason in failures]
         existing = {
-            q[key_field]: q for q in Quarantine.search([
-                ("mailbox_id", "=", self.mailbox.id), ("folder_id", "=", folder.id),
-                (key_field, "in", keys),
-            ])
+            q[key_field]: q
+            for q in Quarantine.search(
+                [
+                    ("mailbox_id", "=", self.mailbox.id),
+                    ("folder_id", "=", folder.id),
+                    (key_field, "in", keys),
+                ]
+            )
         }
         new = []
         for key, (_uid, reason) in zip(keys, failures, strict=True):
@@ -392,11 +452,18 @@ class MailboxStore:
             if key in existing:
                 quarantine = existing[key]
                 if quarantine.state != "skipped":
-                    quarantine.write({"reason": reason, "attempts": quarantine.attempts + 1,
-                                      "state": "pending"})
+                    quarantine.write(
+                        {"reason": reason, "attempts": quarantine.attempts + 1, "state": "pending"}
+                    )
             else:
-                new.append({"mailbox_id": self.mailbox.id, "folder_id": folder.id,
-                            key_field: key, "reason": reason})
+                new.append(
+                    {
+                        "mailbox_id": self.mailbox.id,
+                        "folder_id": folder.id,
+                        key_field: key,
+                        "reason": reason,
+                    }
+                )
         if new:
             Quarantine.create(new)
 
@@ -413,8 +480,12 @@ class MailboxStore:
         fetched_list = session.fetch_messages(folder.name, sorted(uids), max_size)
         for fetched in fetched_list:
             if fetched.raw is None:
-                failures.append((fetched.uid, f"message too large ({fetched.size} bytes, "
-                                              f"limit {max_size} bytes)"))
+                failures.append(
+                    (
+                        fetched.uid,
+                        f"message too large ({fetched.size} bytes, limit {max_size} bytes)",
+                    )
+                )
                 continue
             try:
                 parsed = mime.parse_message(
@@ -433,30 +504,40 @@ class MailboxStore:
     def rescan(self, session, options=None):
         """Fetch and import messages whose address now belongs to a contact."""
         self.env.flush_all()
-        self.cr.execute(SQL(
-            """SELECT DISTINCT folder_id, uid FROM crm_mailbox_unmatched
+        self.cr.execute(
+            SQL(
+                """SELECT DISTINCT folder_id, uid FROM crm_mailbox_unmatched
                WHERE mailbox_id = %s AND rescan AND folder_id IS NOT NULL AND uid > 0""",
-            self.mailbox.id,
-        ))
+                self.mailbox.id,
+            )
+        )
         by_folder = defaultdict(list)
         for folder_id, uid in self.cr.fetchall():
             by_folder[folder_id].append(uid)
         for folder_id, uids in by_folder.items():
             folder = self.env["crm.mailbox.folder"].browse(folder_id)
             for start in range(0, len(uids), 200):
-                missing = self.import_uids(session, folder, uids[start:start + 200], options)
+                missing = self.import_uids(session, folder, uids[start : start + 200], options)
                 if missing:
-                    self.cr.execute(SQL(
-                        "DELETE FROM crm_mailbox_unmatched WHERE folder_id = %s AND uid = ANY(%s)",
-                        folder_id, list(missing),
-                    ))
+                    self.cr.execute(
+                        SQL(
+                            "DELETE FROM crm_mailbox_unmatched"
+                            " WHERE folder_id = %s AND uid = ANY(%s)",
+                            folder_id,
+                            list(missing),
+                        )
+                    )
 
     def push_pending_flags(self, session):
         """Push read/unread changes made in CRM that could not reach the server yet."""
         Presence = self.env["crm.email.presence"]
-        pending = Presence.search([
-            ("mailbox_id", "=", self.mailbox.id), ("seen_pending", "=", True), ("uid", ">", 0),
-        ])
+        pending = Presence.search(
+            [
+                ("mailbox_id", "=", self.mailbox.id),
+                ("seen_pending", "=", True),
+                ("uid", ">", 0),
+            ]
+        )
         groups = defaultdict(lambda: Presence)
         for presence in pending:
             groups[(presence.folder_id, presence.is_seen)] |= presence

@@ -12,7 +12,7 @@ class ResConfigSettings(models.TransientModel):
         "Link to the contact's only open deal",
         config_parameter="crm_mail_channel.link_single_open_deal",
         help="Synced mail of a contact who has exactly one open deal is linked to that deal. "
-        "Mail of a contact with several open deals always waits in \"Needs a deal\".",
+        'Mail of a contact with several open deals always waits in "Needs a deal".',
     )
 
     # ------------------------------------------------------ email authentication (issue 5)
@@ -31,14 +31,19 @@ class ResConfigSettings(models.TransientModel):
 
     # ------------------------------------------------------------------ email sharing (issue 3)
     crm_email_visibility_level = fields.Selection(
-        [("full", "Everything"), ("subject", "Subject and participants"),
-         ("metadata", "Participants and date only")],
-        "Colleagues see", default="full",
+        [
+            ("full", "Everything"),
+            ("subject", "Subject and participants"),
+            ("metadata", "Participants and date only"),
+        ],
+        "Colleagues see",
+        default="full",
         config_parameter="crm_mail_channel.email_visibility_level",
         help="What colleagues see of shared mail. The owner always sees everything.",
     )
     crm_email_excluded_domains = fields.Char(
-        "Excluded domains", config_parameter="crm_mail_channel.excluded_domains",
+        "Excluded domains",
+        config_parameter="crm_mail_channel.excluded_domains",
         help="Mail whose outside participants all belong to these domains stays private "
         "(mail between colleagues). Separate domains with commas.",
     )
@@ -57,8 +62,10 @@ class ResConfigSettings(models.TransientModel):
 
     @api.model
     def _crm_email_org_excluded_domains(self):
-        text = self.env["ir.config_parameter"].sudo().get_param(
-            "crm_mail_channel.excluded_domains", ""
+        text = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("crm_mail_channel.excluded_domains", "")
         )
         return sharing_domains.parse_domain_list(text)
 
@@ -67,25 +74,31 @@ class ResConfigSettings(models.TransientModel):
         cr = self.env.cr
         self.env["crm.email.presence"].flush_model()
         self.env["res.users"].flush_model()
-        cr.execute(SQL(
-            """SELECT email_sharing_mode, count(*) FROM res_users
+        cr.execute(
+            SQL(
+                """SELECT email_sharing_mode, count(*) FROM res_users
                 WHERE active AND share IS NOT TRUE GROUP BY email_sharing_mode"""
-        ))
+            )
+        )
         modes = dict(cr.fetchall())
-        cr.execute(SQL("""
+        cr.execute(
+            SQL("""
             SELECT
               count(DISTINCT p.email_id) FILTER (WHERE p.is_shared AND u.email_audience_everyone),
               count(DISTINCT p.email_id) FILTER (
                   WHERE p.is_shared AND u.email_audience_everyone IS NOT TRUE)
               FROM crm_email_presence p JOIN res_users u ON u.id = p.user_id
-        """))
+        """)
+        )
         everyone, chosen = cr.fetchone()
-        cr.execute(SQL("""
+        cr.execute(
+            SQL("""
             SELECT count(*) FILTER (WHERE e.sent_from_crm),
                    count(*) FILTER (WHERE e.sent_from_crm IS NOT TRUE AND NOT EXISTS (
                        SELECT 1 FROM crm_email_presence p WHERE p.email_id = e.id AND p.is_shared))
               FROM crm_email e
-        """))
+        """)
+        )
         sent, private = cr.fetchone()
         for settings in self:
             settings.crm_email_excluded_domain_count = len(
@@ -131,4 +144,3 @@ class ResConfigSettings(models.TransientModel):
         return self.env["ir.actions.act_window"]._for_xml_id(
             "crm_mail_channel.res_users_email_sharing_action"
         )
-

@@ -12,9 +12,11 @@ class ResPartner(models.Model):
         self.ensure_one()
         # Company: same emails as ("partner_ids", "child_of", company), searched through an
         # index-friendly field (see crm.email.partner_ancestor_ids, issue 3 benchmark).
-        return [("partner_ancestor_ids", "in", self.commercial_partner_id.ids)] if (
-            self.is_company
-        ) else [("partner_ids", "in", self.ids)]
+        return (
+            [("partner_ancestor_ids", "in", self.commercial_partner_id.ids)]
+            if (self.is_company)
+            else [("partner_ids", "in", self.ids)]
+        )
 
     @api.depends_context("uid")  # sharing (issue 3): per-user value
     def _compute_crm_email_count(self):
@@ -26,7 +28,9 @@ class ResPartner(models.Model):
 
     # ------------------------------------------------------------------ mailbox sync (issue 2)
     crm_email_ids = fields.Many2many(
-        "crm.email", string="Synced emails", compute="_compute_crm_email_ids",
+        "crm.email",
+        string="Synced emails",
+        compute="_compute_crm_email_ids",
     )
 
     @api.depends_context("uid")  # sharing (issue 3): per-user value
@@ -63,17 +67,19 @@ class ResPartner(models.Model):
 
     def _crm_mark_unmatched_for_rescan(self):
         """Past mail of a new address is fetched and imported at the next sync."""
-        addresses = list({
-            addr for partner in self for addr in email_normalize_all(partner.email or "")
-        })
+        addresses = list(
+            {addr for partner in self for addr in email_normalize_all(partner.email or "")}
+        )
         if not addresses:
             return
         self.env["crm.mailbox.unmatched"].flush_model()
-        self.env.cr.execute(SQL(
-            """UPDATE crm_mailbox_unmatched SET rescan = true
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_mailbox_unmatched SET rescan = true
                WHERE address = ANY(%s) AND rescan IS NOT TRUE""",
-            addresses,
-        ))
+                addresses,
+            )
+        )
         if self.env.cr.rowcount:
             self.env["crm.mailbox.unmatched"].invalidate_model(["rescan"])
             cron = self.env.ref("crm_mail_channel.ir_cron_sync_mailboxes", raise_if_not_found=False)
@@ -129,7 +135,8 @@ class ResPartner(models.Model):
 
     # ------------------------------------------------------------------ sharing (issue 3)
     email_shared_by_me = fields.Boolean(
-        "Share my emails with this contact", compute="_compute_email_shared_by_me",
+        "Share my emails with this contact",
+        compute="_compute_email_shared_by_me",
         inverse="_inverse_email_shared_by_me",
         help="Custom sharing mode: your synced emails with this contact are shared.",
     )

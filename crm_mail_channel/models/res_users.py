@@ -8,7 +8,9 @@ SHARING_MODES = [
     ("custom", "Custom (chosen contacts)"),
 ]
 SHARING_FIELDS = [
-    "email_sharing_mode", "email_audience_user_ids", "email_audience_group_ids",
+    "email_sharing_mode",
+    "email_audience_user_ids",
+    "email_audience_group_ids",
     "email_excluded_domains",
 ]
 
@@ -23,37 +25,57 @@ class ResUsers(models.Model):
     # query time (audience, groups, superiors) or folded into stored presence flags by the
     # write that changes it (mode, excluded domains, shared contacts). No rule goes stale.
     email_sharing_mode = fields.Selection(
-        SHARING_MODES, "Email sharing", default="private", required=True,
+        SHARING_MODES,
+        "Email sharing",
+        default="private",
+        required=True,
         help="Private: your synced mail is yours alone. Public: colleagues who can open the "
         "contact or deal see it (except mail with excluded domains only). Custom: shared "
         "only for the contacts you choose.",
     )
     email_sharing_mode_admin = fields.Selection(
-        [("user", "User's choice"), *SHARING_MODES], "Sharing set by administrator",
-        default="user", required=True,
+        [("user", "User's choice"), *SHARING_MODES],
+        "Sharing set by administrator",
+        default="user",
+        required=True,
         help="An administrator's choice overrides the user's own.",
     )
     email_sharing_mode_locked = fields.Boolean(compute="_compute_email_sharing_mode_locked")
     email_audience_user_ids = fields.Many2many(
-        "res.users", "res_users_email_audience_user_rel", "user_id", "audience_user_id",
+        "res.users",
+        "res_users_email_audience_user_rel",
+        "user_id",
+        "audience_user_id",
         string="Share emails with users",
         help="Leave both audiences empty to share with everyone who can open the record.",
     )
     email_audience_group_ids = fields.Many2many(
-        "res.groups", "res_users_email_audience_group_rel", "user_id", "group_id",
+        "res.groups",
+        "res_users_email_audience_group_rel",
+        "user_id",
+        "group_id",
         string="Share emails with groups",
     )
     email_audience_everyone = fields.Boolean(
-        compute="_compute_email_audience_everyone", store=True,
+        compute="_compute_email_audience_everyone",
+        store=True,
         help="No audience chosen: shared mail goes to everyone who can open the record.",
     )
     email_manager_id = fields.Many2one(
-        "res.users", "Email manager", index=True, ondelete="set null",
+        "res.users",
+        "Email manager",
+        index=True,
+        ondelete="set null",
         help="Sees this user's shared mail, like a sales team leader does.",
     )
     email_superior_ids = fields.Many2many(
-        "res.users", "res_users_email_superior_rel", "user_id", "superior_id",
-        string="Email superiors", readonly=True, copy=False,
+        "res.users",
+        "res_users_email_superior_rel",
+        "user_id",
+        "superior_id",
+        string="Email superiors",
+        readonly=True,
+        copy=False,
         help="Email managers and sales team leaders above this user, at any depth. "
         "Maintained by the writes that change the hierarchy.",
     )
@@ -63,17 +85,28 @@ class ResUsers(models.Model):
         "(in public mode). Separate domains with commas.",
     )
     email_shared_partner_ids = fields.Many2many(
-        "res.partner", "res_users_email_shared_partner_rel", "user_id", "partner_id",
+        "res.partner",
+        "res_users_email_shared_partner_rel",
+        "user_id",
+        "partner_id",
         string="Contacts I share emails with",
         help="Custom mode: your emails with these contacts are shared.",
     )
 
     @property
     def SELF_READABLE_FIELDS(self):
-        return super().SELF_READABLE_FIELDS + SHARING_FIELDS + [
-            "email_sharing_mode_admin", "email_sharing_mode_locked", "email_manager_id",
-            "email_superior_ids", "email_shared_partner_ids", "email_audience_everyone",
-        ]
+        return (
+            super().SELF_READABLE_FIELDS
+            + SHARING_FIELDS
+            + [
+                "email_sharing_mode_admin",
+                "email_sharing_mode_locked",
+                "email_manager_id",
+                "email_superior_ids",
+                "email_shared_partner_ids",
+                "email_audience_everyone",
+            ]
+        )
 
     @property
     def SELF_WRITEABLE_FIELDS(self):
@@ -109,9 +142,9 @@ class ResUsers(models.Model):
         elif "email_sharing_mode" in vals and not self.env.su and not self.env.user._is_admin():
             locked = self.filtered(lambda u: u.email_sharing_mode_admin != "user")
             if locked and vals["email_sharing_mode"] not in locked.mapped("email_sharing_mode"):
-                raise UserError(_(
-                    "Your email sharing is set by your administrator; ask them to change it."
-                ))
+                raise UserError(
+                    _("Your email sharing is set by your administrator; ask them to change it.")
+                )
         res = super().write(vals)
         if "email_manager_id" in vals or "active" in vals:
             self._crm_recompute_email_superiors()
@@ -126,7 +159,8 @@ class ResUsers(models.Model):
         """
         for model in ("res.users", "crm.team", "crm.team.member"):
             self.env[model].flush_model()
-        self.env.cr.execute(SQL("""
+        self.env.cr.execute(
+            SQL("""
             WITH RECURSIVE edges(sub, sup) AS (
                 SELECT u.id, u.email_manager_id FROM res_users u
                  WHERE u.email_manager_id IS NOT NULL AND u.email_manager_id != u.id
@@ -154,5 +188,6 @@ class ResUsers(models.Model):
                 RETURNING user_id
             )
             SELECT (SELECT count(*) FROM dropped) + (SELECT count(*) FROM added)
-        """))
+        """)
+        )
         self.env["res.users"].invalidate_model(["email_superior_ids"])

@@ -11,8 +11,17 @@ from odoo.tests.common import TransactionCase
 from crm_mail_channel_core.testing.dovecot import ensure_dovecot
 
 
-def make_mail(sender, to, subject="Hello", body="Hi there", cc=(), message_id=True,
-              date=None, attachments=(), html=None):
+def make_mail(
+    sender,
+    to,
+    subject="Hello",
+    body="Hi there",
+    cc=(),
+    message_id=True,
+    date=None,
+    attachments=(),
+    html=None,
+):
     """Raw RFC 5322 bytes of a simple message (test fixture)."""
     msg = EmailMessage()
     msg["From"] = sender
@@ -22,8 +31,11 @@ def make_mail(sender, to, subject="Hello", body="Hi there", cc=(), message_id=Tr
     msg["Subject"] = subject
     msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
     if message_id:
-        msg["Message-ID"] = message_id if isinstance(message_id, str) else make_msgid(
-            idstring=uuid.uuid4().hex[:8], domain="test.example")
+        msg["Message-ID"] = (
+            message_id
+            if isinstance(message_id, str)
+            else make_msgid(idstring=uuid.uuid4().hex[:8], domain="test.example")
+        )
     msg.set_content(body)
     if html:
         msg.add_alternative(html, subtype="html")
@@ -41,32 +53,47 @@ class MailboxCommon(TransactionCase):
         super().setUpClass()
         cls.dovecot = ensure_dovecot()
         groups = "sales_team.group_sale_salesman,base.group_user"
-        cls.user_a = new_test_user(cls.env, login="cmc_sync_a", groups=groups,
-                                   name="Alice Seller", email="alice@ourco.example")
-        cls.user_b = new_test_user(cls.env, login="cmc_sync_b", groups=groups,
-                                   name="Bob Seller", email="bob@ourco.example")
+        cls.user_a = new_test_user(
+            cls.env,
+            login="cmc_sync_a",
+            groups=groups,
+            name="Alice Seller",
+            email="alice@ourco.example",
+        )
+        cls.user_b = new_test_user(
+            cls.env, login="cmc_sync_b", groups=groups, name="Bob Seller", email="bob@ourco.example"
+        )
         Partner = cls.env["res.partner"]
-        cls.company = Partner.create({"name": "Acme Corp", "is_company": True,
-                                      "email": "info@acme.example"})
-        cls.joe = Partner.create({"name": "Joe Customer", "email": "Joe@Acme.example",
-                                  "parent_id": cls.company.id})
-        cls.ann = Partner.create({"name": "Ann Customer", "email": "ann@acme.example",
-                                  "parent_id": cls.company.id})
+        cls.company = Partner.create(
+            {"name": "Acme Corp", "is_company": True, "email": "info@acme.example"}
+        )
+        cls.joe = Partner.create(
+            {"name": "Joe Customer", "email": "Joe@Acme.example", "parent_id": cls.company.id}
+        )
+        cls.ann = Partner.create(
+            {"name": "Ann Customer", "email": "ann@acme.example", "parent_id": cls.company.id}
+        )
 
     def make_mailbox(self, user, protocol="imap", **vals):
         """A Dovecot user and a crm.mailbox for ``user`` (created as that user)."""
         login, password = self.dovecot.new_user("cmc")
         port = self.dovecot.imap_port if protocol == "imap" else self.dovecot.pop3_port
-        mailbox = self.env["crm.mailbox"].with_user(user).create({
-            "protocol": protocol,
-            "host": "127.0.0.1",
-            "port": port,
-            "security": "none",
-            "login": login,
-            "password": password,
-            "state": "connected",
-            **vals,
-        })
+        mailbox = (
+            self.env["crm.mailbox"]
+            .with_user(user)
+            .create(
+                {
+                    "protocol": protocol,
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "security": "none",
+                    "login": login,
+                    "password": password,
+                    "state": "connected",
+                    **vals,
+                }
+            )
+        )
         return mailbox, login, password
 
     def append(self, login, password, folder, raws, flags=()):

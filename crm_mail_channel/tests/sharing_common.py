@@ -23,8 +23,11 @@ class SharingMixin:
 
         def user(login, groups):
             return new_test_user(
-                cls.env, login=login, name=login.replace("_", " ").title(),
-                email=f"{login}@ourco.test", groups=groups,
+                cls.env,
+                login=login,
+                name=login.replace("_", " ").title(),
+                email=f"{login}@ourco.test",
+                groups=groups,
             )
 
         base = "base.group_user,base.group_allow_export,"
@@ -37,8 +40,15 @@ class SharingMixin:
         cls.admin = cls.env.ref("base.user_admin")
         cls.manager.email_manager_id = cls.boss
         cls.owner.email_manager_id = cls.manager
-        cls.everyone = cls.owner | cls.peer_in | cls.peer_out | cls.manager | cls.boss \
-            | cls.salesman | cls.admin
+        cls.everyone = (
+            cls.owner
+            | cls.peer_in
+            | cls.peer_out
+            | cls.manager
+            | cls.boss
+            | cls.salesman
+            | cls.admin
+        )
 
         cls.client = cls.env["res.partner"].create(
             {"name": "Client", "email": "client@client.test"}
@@ -46,42 +56,74 @@ class SharingMixin:
         cls.colleague = cls.env["res.partner"].create(
             {"name": "Colleague", "email": "colleague@ourco.test"}
         )
-        cls.deal = cls.env["crm.lead"].create({
-            "name": "Confidential deal", "type": "opportunity", "user_id": cls.owner.id,
-            "partner_id": cls.client.id,
-        })
-        cls.mailbox = cls.env["crm.mailbox"].sudo().create({
-            "user_id": cls.owner.id, "login": "owner@ourco.test", "host": "localhost",
-        })
+        cls.deal = cls.env["crm.lead"].create(
+            {
+                "name": "Confidential deal",
+                "type": "opportunity",
+                "user_id": cls.owner.id,
+                "partner_id": cls.client.id,
+            }
+        )
+        cls.mailbox = (
+            cls.env["crm.mailbox"]
+            .sudo()
+            .create(
+                {
+                    "user_id": cls.owner.id,
+                    "login": "owner@ourco.test",
+                    "host": "localhost",
+                }
+            )
+        )
         cls.e_contact = cls._mail(subject="Quote", partners=cls.client)
         cls.e_deal = cls._mail(subject="Deal terms", partners=cls.client, lead=cls.deal)
         cls.e_internal = cls._mail(
-            subject="Lunch", sender="colleague@ourco.test", partners=cls.colleague,
+            subject="Lunch",
+            sender="colleague@ourco.test",
+            partners=cls.colleague,
         )
         cls.all_mail = cls.e_contact | cls.e_deal | cls.e_internal
 
     @classmethod
-    def _mail(cls, subject="Hello", sender="client@client.test", to="owner@ourco.test",
-              partners=None, lead=None, mailbox=None, sent_from_crm=False, thread_key=None,
-              body="<p>Secret body</p>"):
+    def _mail(
+        cls,
+        subject="Hello",
+        sender="client@client.test",
+        to="owner@ourco.test",
+        partners=None,
+        lead=None,
+        mailbox=None,
+        sent_from_crm=False,
+        thread_key=None,
+        body="<p>Secret body</p>",
+    ):
         n = next(_SEQ)
         message_id = f"<sharing-{n}@test>"
-        email = cls.env["crm.email"].sudo().create({
-            "message_id": message_id,
-            "subject": subject,
-            "email_from": sender,
-            "email_to": to,
-            "body_html": body,
-            "preview": "Secret body",
-            "partner_ids": [Command.set((partners or cls.env["res.partner"]).ids)],
-            "lead_id": lead.id if lead else False,
-            "sent_from_crm": sent_from_crm,
-            "thread_key": thread_key or message_id,
-        })
+        email = (
+            cls.env["crm.email"]
+            .sudo()
+            .create(
+                {
+                    "message_id": message_id,
+                    "subject": subject,
+                    "email_from": sender,
+                    "email_to": to,
+                    "body_html": body,
+                    "preview": "Secret body",
+                    "partner_ids": [Command.set((partners or cls.env["res.partner"]).ids)],
+                    "lead_id": lead.id if lead else False,
+                    "sent_from_crm": sent_from_crm,
+                    "thread_key": thread_key or message_id,
+                }
+            )
+        )
         if mailbox is not False:
-            cls.env["crm.email.presence"].sudo().create({
-                "email_id": email.id, "mailbox_id": (mailbox or cls.mailbox).id,
-            })
+            cls.env["crm.email.presence"].sudo().create(
+                {
+                    "email_id": email.id,
+                    "mailbox_id": (mailbox or cls.mailbox).id,
+                }
+            )
         return email
 
     def visible(self, user, domain=None):

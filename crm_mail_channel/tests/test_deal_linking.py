@@ -10,7 +10,9 @@ class TestDealLinking(DealCommon):
     def test_reply_in_a_linked_thread_joins_its_deal(self):
         root = self.make_email(self.joe, lead=self.deal_2, reason="manual")
         reply = self.make_email(
-            self.joe, in_reply_to=root.message_id, references=root.message_id,
+            self.joe,
+            in_reply_to=root.message_id,
+            references=root.message_id,
         )
         self.assertEqual(reply.lead_id, self.deal_2)
         self.assertEqual(reply.link_reason, "thread")
@@ -21,10 +23,12 @@ class TestDealLinking(DealCommon):
 
     def test_batch_links_answers_to_mail_of_the_same_batch(self):
         root = self.make_email(self.joe, lead=self.deal_1, reason="manual")
-        first = self.make_email(self.joe, in_reply_to=root.message_id,
-                                references=root.message_id, link=False)
-        second = self.make_email(self.joe, in_reply_to=first.message_id,
-                                 references=f"{first.message_id}", link=False)
+        first = self.make_email(
+            self.joe, in_reply_to=root.message_id, references=root.message_id, link=False
+        )
+        second = self.make_email(
+            self.joe, in_reply_to=first.message_id, references=f"{first.message_id}", link=False
+        )
         (first | second)._apply_deal_links()
         self.assertEqual(first.lead_id, self.deal_1)
         self.assertEqual(second.lead_id, self.deal_1)
@@ -38,8 +42,10 @@ class TestDealLinking(DealCommon):
         other = self.make_email(self.joe)
         self.assertFalse(other.lead_id)
         self.assertTrue(other.needs_deal)
-        needs = self.env["crm.email"].with_user(self.user_a).search(
-            [("needs_deal", "=", True), ("lead_id", "=", False)]
+        needs = (
+            self.env["crm.email"]
+            .with_user(self.user_a)
+            .search([("needs_deal", "=", True), ("lead_id", "=", False)])
         )
         self.assertEqual(needs, email | other)
 
@@ -78,21 +84,20 @@ class TestDealLinking(DealCommon):
     def test_sync_links_a_reply_to_mail_sent_from_a_deal(self):
         """Through the real sync: Dovecot INBOX -> store -> _apply_deal_links."""
         mailbox, login, password = self.make_mailbox(self.user_a)
-        sent = self.make_email(self.joe, lead=self.deal_1, reason="sent_from_deal",
-                               mailbox=mailbox)
+        sent = self.make_email(self.joe, lead=self.deal_1, reason="sent_from_deal", mailbox=mailbox)
         sent.sudo().sent_from_crm = True
         reply_id = new_msgid()
         raw = make_mail(
-            "Joe Customer <joe@acme.example>", "alice@ourco.example", subject="Re: Hello",
+            "Joe Customer <joe@acme.example>",
+            "alice@ourco.example",
+            subject="Re: Hello",
             message_id=reply_id,
         )
         raw = with_headers(raw, {"In-Reply-To": sent.message_id, "References": sent.message_id})
         self.append(login, password, "INBOX", [raw])
         mailbox.sudo()._sync()
         self.assertEqual(mailbox.state, "connected", mailbox.last_error)
-        reply = self.env["crm.email"].with_user(self.user_a).search(
-            [("message_id", "=", reply_id)]
-        )
+        reply = self.env["crm.email"].with_user(self.user_a).search([("message_id", "=", reply_id)])
         self.assertEqual(reply.lead_id, self.deal_1)
         self.assertEqual(reply.link_reason, "thread")
 
@@ -109,7 +114,8 @@ class TestDealLinking(DealCommon):
         self.assertEqual(listed, deal.crm_email_ids)
         self.assertIn(mine, listed)
         self.assertEqual(
-            bool(bobs in listed), bool(Email.search([("id", "=", bobs.id)])),
+            bool(bobs in listed),
+            bool(Email.search([("id", "=", bobs.id)])),
             "the deal list shows exactly what the user may read",
         )
         # The contact shows all of its mail, linked to deals or not.

@@ -16,7 +16,6 @@ def _closed_port():
 
 @tagged("post_install", "-at_install", "crm_mail_channel")
 class TestMailboxConnect(MailboxCommon):
-
     def test_connection_ok_shows_notification(self):
         mailbox, _login, _pw = self.make_mailbox(self.user_a, state="draft")
         action = mailbox.with_user(self.user_a).action_test_connection()
@@ -64,9 +63,9 @@ class TestMailboxConnect(MailboxCommon):
             self.env["crm.mail.secret"].with_user(self.user_a).search_read([], ["value"])
         self.assertEqual(mailbox.sudo()._get_password(), pw)
         # Another user does not even see the mailbox.
-        self.assertFalse(self.env["crm.mailbox"].with_user(self.user_b).search(
-            [("id", "=", mailbox.id)]
-        ))
+        self.assertFalse(
+            self.env["crm.mailbox"].with_user(self.user_b).search([("id", "=", mailbox.id)])
+        )
 
     def test_preset_fills_server_and_pop3_warns(self):
         key, preset = next(

@@ -6,17 +6,26 @@ from .common import MailboxCommon, make_mail
 
 @tagged("post_install", "-at_install", "crm_mail_channel")
 class TestMailboxSync(MailboxCommon):
-
     def test_initial_sync_inbox_and_sent_keeps_customer_mail_only(self):
         mailbox, login, pw = self.make_mailbox(self.user_a)
-        self.append(login, pw, "INBOX", [
-            make_mail("Joe Customer <joe@acme.example>", login, subject="Quote please"),
-            make_mail("Spammer <deals@spam.example>", login, subject="Cheap stuff"),
-            make_mail("Bob Seller <bob@ourco.example>", login, subject="Lunch?"),
-        ])
-        self.append(login, pw, "Sent", [
-            make_mail(login, "ANN@acme.example", subject="Your order"),
-        ])
+        self.append(
+            login,
+            pw,
+            "INBOX",
+            [
+                make_mail("Joe Customer <joe@acme.example>", login, subject="Quote please"),
+                make_mail("Spammer <deals@spam.example>", login, subject="Cheap stuff"),
+                make_mail("Bob Seller <bob@ourco.example>", login, subject="Lunch?"),
+            ],
+        )
+        self.append(
+            login,
+            pw,
+            "Sent",
+            [
+                make_mail(login, "ANN@acme.example", subject="Your order"),
+            ],
+        )
         mailbox.with_user(self.user_a).action_sync_now()
 
         self.assertEqual(mailbox.state, "connected")
@@ -29,17 +38,20 @@ class TestMailboxSync(MailboxCommon):
         self.assertEqual(sent.subject, "Your order")
         self.assertTrue(sent.in_sent)
         # Non-customer mail leaves only its addresses behind, no content.
-        unmatched = self.env["crm.mailbox.unmatched"].sudo().search(
-            [("mailbox_id", "=", mailbox.id)]
+        unmatched = (
+            self.env["crm.mailbox.unmatched"].sudo().search([("mailbox_id", "=", mailbox.id)])
         )
         self.assertIn("deals@spam.example", unmatched.mapped("address"))
         self.assertIn("bob@ourco.example", unmatched.mapped("address"))
 
     def test_resync_adds_only_new_mail(self):
         mailbox, login, pw = self.make_mailbox(self.user_a)
-        self.append(login, pw, "INBOX", [
-            make_mail("joe@acme.example", login, subject=f"Mail {i}") for i in range(5)
-        ])
+        self.append(
+            login,
+            pw,
+            "INBOX",
+            [make_mail("joe@acme.example", login, subject=f"Mail {i}") for i in range(5)],
+        )
         mailbox.with_user(self.user_a).action_sync_now()
         mailbox.with_user(self.user_a).action_sync_now()
         self.assertEqual(len(self.emails_of(self.user_a, self.joe)), 5)
@@ -70,12 +82,17 @@ class TestMailboxSync(MailboxCommon):
     def test_huge_message_quarantined_then_retry_and_skip(self):
         mailbox, login, pw = self.make_mailbox(self.user_a, max_message_size_mb=1)
         big = "x" * 1_500_000
-        self.append(login, pw, "INBOX", [
-            make_mail("joe@acme.example", login, subject="Small"),
-            make_mail("joe@acme.example", login, subject="Big one", body=big),
-            make_mail("joe@acme.example", login, subject="Big two", body=big),
-            make_mail("joe@acme.example", login, subject="After"),
-        ])
+        self.append(
+            login,
+            pw,
+            "INBOX",
+            [
+                make_mail("joe@acme.example", login, subject="Small"),
+                make_mail("joe@acme.example", login, subject="Big one", body=big),
+                make_mail("joe@acme.example", login, subject="Big two", body=big),
+                make_mail("joe@acme.example", login, subject="After"),
+            ],
+        )
         mailbox.with_user(self.user_a).action_sync_now()
         # The sync goes on past the bad messages.
         self.assertEqual(
@@ -100,12 +117,18 @@ class TestMailboxSync(MailboxCommon):
 
     def test_uidvalidity_reset_imports_nothing_twice(self):
         mailbox, login, pw = self.make_mailbox(self.user_a)
-        self.append(login, pw, "INBOX", [
-            make_mail("joe@acme.example", login, subject=f"In {i}") for i in range(3)
-        ])
-        self.append(login, pw, "Sent", [
-            make_mail(login, "ann@acme.example", subject=f"Out {i}") for i in range(2)
-        ])
+        self.append(
+            login,
+            pw,
+            "INBOX",
+            [make_mail("joe@acme.example", login, subject=f"In {i}") for i in range(3)],
+        )
+        self.append(
+            login,
+            pw,
+            "Sent",
+            [make_mail(login, "ann@acme.example", subject=f"Out {i}") for i in range(2)],
+        )
         mailbox.with_user(self.user_a).action_sync_now()
         self.assertEqual(len(self.env["crm.email"].with_user(self.user_a).search([])), 5)
         inbox = mailbox.folder_ids.filtered(lambda f: f.role == "inbox")
@@ -126,17 +149,26 @@ class TestMailboxSync(MailboxCommon):
 
     def test_contact_created_later_brings_past_mail(self):
         mailbox, login, pw = self.make_mailbox(self.user_a)
-        self.append(login, pw, "INBOX", [
-            make_mail("New Prospect <Prospect@Later.example>", login, subject="Interested"),
-        ])
+        self.append(
+            login,
+            pw,
+            "INBOX",
+            [
+                make_mail("New Prospect <Prospect@Later.example>", login, subject="Interested"),
+            ],
+        )
         mailbox.with_user(self.user_a).action_sync_now()
         self.assertFalse(self.env["crm.email"].search([("subject", "=", "Interested")]))
 
-        prospect = self.env["res.partner"].with_user(self.user_a).create(
-            {"name": "New Prospect", "email": "prospect@later.example"}
+        prospect = (
+            self.env["res.partner"]
+            .with_user(self.user_a)
+            .create({"name": "New Prospect", "email": "prospect@later.example"})
         )
-        unmatched = self.env["crm.mailbox.unmatched"].sudo().search(
-            [("mailbox_id", "=", mailbox.id), ("address", "=", "prospect@later.example")]
+        unmatched = (
+            self.env["crm.mailbox.unmatched"]
+            .sudo()
+            .search([("mailbox_id", "=", mailbox.id), ("address", "=", "prospect@later.example")])
         )
         self.assertTrue(unmatched.rescan)
         mailbox.with_user(self.user_a).action_sync_now()
@@ -144,14 +176,20 @@ class TestMailboxSync(MailboxCommon):
         self.assertFalse(unmatched.exists())
 
         # A contact whose address changes later gets its past mail as well.
-        self.append(login, pw, "INBOX", [
-            make_mail("other@later.example", login, subject="From my other address"),
-        ])
+        self.append(
+            login,
+            pw,
+            "INBOX",
+            [
+                make_mail("other@later.example", login, subject="From my other address"),
+            ],
+        )
         mailbox.with_user(self.user_a).action_sync_now()
         self.ann.email = "other@later.example"
         mailbox.with_user(self.user_a).action_sync_now()
-        self.assertIn("From my other address",
-                      self.emails_of(self.user_a, self.ann).mapped("subject"))
+        self.assertIn(
+            "From my other address", self.emails_of(self.user_a, self.ann).mapped("subject")
+        )
 
     def test_wrong_password_loses_nothing(self):
         mailbox, login, pw = self.make_mailbox(self.user_a)
@@ -178,9 +216,13 @@ class TestMailboxSync(MailboxCommon):
 
     def test_pop3_sync_leaves_mail_and_imports_once(self):
         mailbox, login, pw = self.make_mailbox(self.user_a, protocol="pop3")
-        self.append(login, pw, "INBOX", [
-            make_mail("joe@acme.example", login, subject=f"Pop {i}") for i in range(3)
-        ] + [make_mail("someone@else.example", login, subject="Not a customer")])
+        self.append(
+            login,
+            pw,
+            "INBOX",
+            [make_mail("joe@acme.example", login, subject=f"Pop {i}") for i in range(3)]
+            + [make_mail("someone@else.example", login, subject="Not a customer")],
+        )
         mailbox.with_user(self.user_a).action_sync_now()
         mailbox.with_user(self.user_a).action_sync_now()
         self.assertEqual(len(self.emails_of(self.user_a, self.joe)), 3)
@@ -209,15 +251,22 @@ class TestMailboxSync(MailboxCommon):
         login, pw = self.dovecot.new_user("cmclock")
         with self.registry.cursor() as locker_cr, self.registry.cursor() as other_cr:
             locker_env = self.env(cr=locker_cr)
-            locked = locker_env["crm.mailbox"].create({
-                "user_id": locker_env.ref("base.user_admin").id, "host": "127.0.0.1",
-                "port": self.dovecot.imap_port, "security": "none", "login": login,
-                "password": pw, "state": "connected",
-            })
+            locked = locker_env["crm.mailbox"].create(
+                {
+                    "user_id": locker_env.ref("base.user_admin").id,
+                    "host": "127.0.0.1",
+                    "port": self.dovecot.imap_port,
+                    "security": "none",
+                    "login": login,
+                    "password": pw,
+                    "state": "connected",
+                }
+            )
             locker_cr.commit()
             try:
-                locker_cr.execute("SELECT id FROM crm_mailbox WHERE id = %s FOR UPDATE",
-                                  [locked.id])
+                locker_cr.execute(
+                    "SELECT id FROM crm_mailbox WHERE id = %s FOR UPDATE", [locked.id]
+                )
                 mailbox = self.env(cr=other_cr)["crm.mailbox"].browse(locked.id)
                 with self.assertRaises(UserError) as caught:
                     mailbox.action_sync_now()

@@ -18,7 +18,6 @@ class WorkerKilled(BaseException):
 
 @tagged("post_install", "-at_install", "crm_mail_channel")
 class TestMailboxSyncRobustness(MailboxCommon):
-
     def _presences(self, mailbox):
         return self.env["crm.email.presence"].sudo().search([("mailbox_id", "=", mailbox.id)])
 
@@ -30,8 +29,8 @@ class TestMailboxSyncRobustness(MailboxCommon):
         self.assertEqual(sorted(emails.sudo().mapped("subject")), sorted(subjects))
         per_message_id = Counter(presences.email_id.mapped("message_id"))
         self.assertEqual(set(per_message_id.values()), {1})
-        stored = self.env["crm.email"].sudo().search_count(
-            [("message_id", "in", list(per_message_id))]
+        stored = (
+            self.env["crm.email"].sudo().search_count([("message_id", "in", list(per_message_id))])
         )
         self.assertEqual(stored, len(subjects), "each Message-ID stored once")
 
@@ -40,20 +39,45 @@ class TestMailboxSyncRobustness(MailboxCommon):
         """Outlook in German: the Sent folder is "Gesendete Objekte", flagged \\Sent."""
         login, pw = f"de{uuid.uuid4().hex[:10]}", "secret"
         self.dovecot.add_user(login, pw, folders=("Gesendete Objekte", "Trash"))
-        mailbox = self.env["crm.mailbox"].with_user(self.user_a).create({
-            "host": "127.0.0.1", "port": self.dovecot.imap_port, "security": "none",
-            "login": login, "password": pw, "state": "connected",
-        })
-        self.append(login, pw, "INBOX", [
-            make_mail("joe@acme.example", login, subject="Frage zum Angebot"),
-        ])
-        self.append(login, pw, "Gesendete Objekte", [
-            make_mail(login, "ann@acme.example", subject="Ihre Bestellung"),
-            make_mail(login, "someone@else.example", subject="Not a customer"),
-        ])
-        self.append(login, pw, "Trash", [
-            make_mail(login, "ann@acme.example", subject="Deleted draft"),
-        ])
+        mailbox = (
+            self.env["crm.mailbox"]
+            .with_user(self.user_a)
+            .create(
+                {
+                    "host": "127.0.0.1",
+                    "port": self.dovecot.imap_port,
+                    "security": "none",
+                    "login": login,
+                    "password": pw,
+                    "state": "connected",
+                }
+            )
+        )
+        self.append(
+            login,
+            pw,
+            "INBOX",
+            [
+                make_mail("joe@acme.example", login, subject="Frage zum Angebot"),
+            ],
+        )
+        self.append(
+            login,
+            pw,
+            "Gesendete Objekte",
+            [
+                make_mail(login, "ann@acme.example", subject="Ihre Bestellung"),
+                make_mail(login, "someone@else.example", subject="Not a customer"),
+            ],
+        )
+        self.append(
+            login,
+            pw,
+            "Trash",
+            [
+                make_mail(login, "ann@acme.example", subject="Deleted draft"),
+            ],
+        )
 
         mailbox.with_user(self.user_a).action_sync_now()
 
@@ -66,8 +90,9 @@ class TestMailboxSyncRobustness(MailboxCommon):
         self.assertEqual(sent.mapped("subject"), ["Ihre Bestellung"])
         self.assertTrue(sent.in_sent)
         self.assertEqual(sent.presence_ids.folder_id.name, "Gesendete Objekte")
-        self.assertEqual(self.emails_of(self.user_a, self.joe).mapped("subject"),
-                         ["Frage zum Angebot"])
+        self.assertEqual(
+            self.emails_of(self.user_a, self.joe).mapped("subject"), ["Frage zum Angebot"]
+        )
         self.assertFalse(self.emails_of(self.user_a, self.joe).in_sent)
         # A second sync finds the same folder again and imports nothing twice.
         mailbox.with_user(self.user_a).action_sync_now()
@@ -81,18 +106,24 @@ class TestMailboxSyncRobustness(MailboxCommon):
         # Only this test's mailboxes are due.
         self.env["crm.mailbox"].sudo().search([]).write({"state": "paused"})
         user_c = new_test_user(
-            self.env, login="cmc_sync_c", name="Carol Seller", email="carol@ourco.example",
+            self.env,
+            login="cmc_sync_c",
+            name="Carol Seller",
+            email="carol@ourco.example",
             groups="sales_team.group_sale_salesman,base.group_user",
         )
         broken, login_1, pw_1 = self.make_mailbox(self.user_a)
         box_b, login_b, pw_b = self.make_mailbox(self.user_b)
         box_c, login_c, pw_c = self.make_mailbox(user_c)
-        self.append(login_1, pw_1, "INBOX", [make_mail("joe@acme.example", login_1,
-                                                       subject="Never read")])
-        self.append(login_b, pw_b, "INBOX", [make_mail("joe@acme.example", login_b,
-                                                       subject="For Bob")])
-        self.append(login_c, pw_c, "Sent", [make_mail(login_c, "ann@acme.example",
-                                                      subject="From Carol")])
+        self.append(
+            login_1, pw_1, "INBOX", [make_mail("joe@acme.example", login_1, subject="Never read")]
+        )
+        self.append(
+            login_b, pw_b, "INBOX", [make_mail("joe@acme.example", login_b, subject="For Bob")]
+        )
+        self.append(
+            login_c, pw_c, "Sent", [make_mail(login_c, "ann@acme.example", subject="From Carol")]
+        )
         broken.with_user(self.user_a).password = "wrong-password"
         self.assertLess(broken.id, box_b.id)  # the broken one is synced first
 
@@ -104,11 +135,11 @@ class TestMailboxSyncRobustness(MailboxCommon):
 
         def record(cron_model, *, done, remaining, deactivate=False):
             calls.append((done, remaining))
-            return real_notify(cron_model, done=done, remaining=remaining,
-                               deactivate=deactivate)
+            return real_notify(cron_model, done=done, remaining=remaining, deactivate=deactivate)
 
-        with patch.object(type(self.env["ir.cron"]), "_notify_progress", autospec=True,
-                          side_effect=record):
+        with patch.object(
+            type(self.env["ir.cron"]), "_notify_progress", autospec=True, side_effect=record
+        ):
             self.assertEqual(Mailbox._cron_sync_mailboxes(batch_size=2), 2)
             self.assertEqual(calls, [(2, 1)])
             self.assertEqual((progress.done, progress.remaining), (2, 1))
@@ -116,16 +147,14 @@ class TestMailboxSyncRobustness(MailboxCommon):
             self.assertEqual(broken.state, "error")
             self.assertIn("password", broken.last_error)
             self.assertEqual(box_b.state, "connected")
-            self.assertEqual(self.emails_of(self.user_b, self.joe).mapped("subject"),
-                             ["For Bob"])
+            self.assertEqual(self.emails_of(self.user_b, self.joe).mapped("subject"), ["For Bob"])
             self.assertFalse(box_c.last_sync_date, "third mailbox waits for the next batch")
 
             self.assertEqual(Mailbox._cron_sync_mailboxes(batch_size=2), 1)
             self.assertEqual(calls, [(2, 1), (1, 0)])
             self.assertEqual((progress.done, progress.remaining), (1, 0))
             self.assertEqual(box_c.state, "connected")
-            self.assertEqual(self.emails_of(user_c, self.ann).mapped("subject"),
-                             ["From Carol"])
+            self.assertEqual(self.emails_of(user_c, self.ann).mapped("subject"), ["From Carol"])
 
             # Nothing due any more: no work, reported as finished.
             self.assertEqual(Mailbox._cron_sync_mailboxes(batch_size=2), 0)
@@ -159,12 +188,16 @@ class TestMailboxSyncRobustness(MailboxCommon):
     def _fill(self, login, pw):
         inbox = [f"In {i}" for i in range(8)]
         sent = [f"Out {i}" for i in range(4)]
-        self.append(login, pw, "INBOX", [
-            make_mail("joe@acme.example", login, subject=s) for s in inbox
-        ] + [make_mail("stranger@else.example", login, subject="Not a customer")])
-        self.append(login, pw, "Sent", [
-            make_mail(login, "ann@acme.example", subject=s) for s in sent
-        ])
+        self.append(
+            login,
+            pw,
+            "INBOX",
+            [make_mail("joe@acme.example", login, subject=s) for s in inbox]
+            + [make_mail("stranger@else.example", login, subject="Not a customer")],
+        )
+        self.append(
+            login, pw, "Sent", [make_mail(login, "ann@acme.example", subject=s) for s in sent]
+        )
         return inbox + sent
 
     def test_sync_failing_in_second_batch_then_normal_sync_imports_each_once(self):
@@ -172,9 +205,14 @@ class TestMailboxSyncRobustness(MailboxCommon):
         mailbox, login, pw = self.make_mailbox(self.user_a)
         subjects = self._fill(login, pw)
         failing, calls = self._fail_in_second_batch(RuntimeError("worker lost"))
-        with self._small_batches(), failing, self.assertLogs(
-            "odoo.addons.crm_mail_channel.models.crm_mailbox", level="ERROR",
-        ) as logged:
+        with (
+            self._small_batches(),
+            failing,
+            self.assertLogs(
+                "odoo.addons.crm_mail_channel.models.crm_mailbox",
+                level="ERROR",
+            ) as logged,
+        ):
             mailbox.with_user(self.user_a).action_sync_now()
         self.assertEqual(str(logged.records[0].exc_info[1]), "worker lost")
         self.assertEqual(len(calls), 2)
@@ -197,8 +235,12 @@ class TestMailboxSyncRobustness(MailboxCommon):
         mailbox, login, pw = self.make_mailbox(self.user_a)
         subjects = self._fill(login, pw)
         failing, calls = self._fail_in_second_batch(WorkerKilled())
-        with self._small_batches(), failing, self.assertRaises(WorkerKilled), \
-                self.env.cr.savepoint():
+        with (
+            self._small_batches(),
+            failing,
+            self.assertRaises(WorkerKilled),
+            self.env.cr.savepoint(),
+        ):
             # The savepoint stands for the killed worker's transaction: rolled back whole.
             mailbox.with_user(self.user_a).action_sync_now()
         self.assertEqual(len(calls), 2)

@@ -5,7 +5,6 @@ from .common import MailboxCommon, make_mail
 
 @tagged("post_install", "-at_install", "crm_mail_channel")
 class TestReadState(MailboxCommon):
-
     def _flags(self, login, pw, folder="INBOX"):
         client = self.imap(login, pw)
         try:
@@ -30,8 +29,13 @@ class TestReadState(MailboxCommon):
     def test_read_state_both_ways(self):
         mailbox, login, pw = self.make_mailbox(self.user_a)
         self.append(login, pw, "INBOX", [make_mail("joe@acme.example", login, subject="Unread")])
-        self.append(login, pw, "INBOX", [make_mail("joe@acme.example", login, subject="Read")],
-                    flags=[b"\\Seen"])
+        self.append(
+            login,
+            pw,
+            "INBOX",
+            [make_mail("joe@acme.example", login, subject="Read")],
+            flags=[b"\\Seen"],
+        )
         mailbox.with_user(self.user_a).action_sync_now()
         # Fetching never marks mail as read on the server.
         self.assertEqual(self._flags(login, pw), {"Unread": False, "Read": True})

@@ -10,8 +10,9 @@ from .deal_common import DealCommon
 class TestRelinkWizard(DealCommon):
     def _thread(self, lead):
         root = self.make_email(self.joe, lead=lead, reason="manual", subject="Quote")
-        reply = self.make_email(self.joe, in_reply_to=root.message_id,
-                                references=root.message_id, subject="Re: Quote")
+        reply = self.make_email(
+            self.joe, in_reply_to=root.message_id, references=root.message_id, subject="Re: Quote"
+        )
         self.assertEqual(reply.lead_id, lead)
         return root, reply
 
@@ -20,9 +21,9 @@ class TestRelinkWizard(DealCommon):
         action = email.action_open_relink_wizard()
         self.assertEqual(action["res_model"], "crm.email.relink.wizard")
         wizard_form = Form(
-            self.env["crm.email.relink.wizard"].with_user(user or self.user_a).with_context(
-                action["context"]
-            )
+            self.env["crm.email.relink.wizard"]
+            .with_user(user or self.user_a)
+            .with_context(**action["context"])
         )
         for name, value in values.items():
             setattr(wizard_form, name, value)
@@ -32,9 +33,12 @@ class TestRelinkWizard(DealCommon):
         root, reply = self._thread(self.deal_1)
         wizard = self._wizard(reply, action="move", lead_id=self.deal_2)
         self.assertIn(self.deal_2, wizard.allowed_lead_ids)
-        self.assertNotIn(self.deal_ann, wizard.allowed_lead_ids.filtered(
-            lambda lead: lead.partner_id.commercial_partner_id != self.company
-        ))
+        self.assertNotIn(
+            self.deal_ann,
+            wizard.allowed_lead_ids.filtered(
+                lambda lead: lead.partner_id.commercial_partner_id != self.company
+            ),
+        )
         wizard.action_apply()
         self.assertEqual((reply.lead_id, reply.link_reason), (self.deal_2, "manual"))
         self.assertEqual(root.lead_id, self.deal_1, "only the email moved")
@@ -47,8 +51,11 @@ class TestRelinkWizard(DealCommon):
         self.assertEqual((root | reply).lead_id, self.deal_2)
         self.assertEqual(set((root | reply).mapped("link_reason")), {"manual"})
         # Mail of the thread arriving later follows the move.
-        later = self.make_email(self.joe, in_reply_to=reply.message_id,
-                                references=f"{root.message_id} {reply.message_id}")
+        later = self.make_email(
+            self.joe,
+            in_reply_to=reply.message_id,
+            references=f"{root.message_id} {reply.message_id}",
+        )
         self.assertEqual(later.lead_id, self.deal_2)
 
     def test_move_to_a_new_deal(self):
@@ -75,9 +82,17 @@ class TestRelinkWizard(DealCommon):
 
     def test_cannot_relink_into_a_deal_one_cannot_write(self):
         _root, reply = self._thread(self.deal_1)
-        wizard = self.env["crm.email.relink.wizard"].with_user(self.user_a).create({
-            "email_id": reply.id, "action": "move", "lead_id": self.deal_bob.id,
-        })
+        wizard = (
+            self.env["crm.email.relink.wizard"]
+            .with_user(self.user_a)
+            .create(
+                {
+                    "email_id": reply.id,
+                    "action": "move",
+                    "lead_id": self.deal_bob.id,
+                }
+            )
+        )
         self.assertNotIn(self.deal_bob, wizard.allowed_lead_ids)
         with self.assertRaises(AccessError) as caught:
             wizard.action_apply()
@@ -87,13 +102,25 @@ class TestRelinkWizard(DealCommon):
     def test_cannot_move_to_another_customers_deal(self):
         _root, reply = self._thread(self.deal_1)
         other = self.env["res.partner"].create({"name": "Other Ltd", "is_company": True})
-        other_deal = self.env["crm.lead"].create({
-            "name": "Other deal", "partner_id": other.id, "type": "opportunity",
-            "user_id": self.user_a.id,
-        })
-        wizard = self.env["crm.email.relink.wizard"].with_user(self.user_a).create({
-            "email_id": reply.id, "action": "move", "lead_id": other_deal.id,
-        })
+        other_deal = self.env["crm.lead"].create(
+            {
+                "name": "Other deal",
+                "partner_id": other.id,
+                "type": "opportunity",
+                "user_id": self.user_a.id,
+            }
+        )
+        wizard = (
+            self.env["crm.email.relink.wizard"]
+            .with_user(self.user_a)
+            .create(
+                {
+                    "email_id": reply.id,
+                    "action": "move",
+                    "lead_id": other_deal.id,
+                }
+            )
+        )
         with self.assertRaises(UserError):
             wizard.action_apply()
         self.assertEqual(reply.lead_id, self.deal_1)
@@ -102,27 +129,45 @@ class TestRelinkWizard(DealCommon):
         bobs = self.make_email(self.joe, owner=self.user_b, subject="Bob's private mail")
         if "share_override" in bobs.presence_ids._fields:
             bobs.sudo().presence_ids.share_override = "private"
-        self.assertFalse(self.env["crm.email"].with_user(self.user_a).search(
-            [("id", "=", bobs.id)]
-        ))
+        self.assertFalse(
+            self.env["crm.email"].with_user(self.user_a).search([("id", "=", bobs.id)])
+        )
         with self.assertRaises(AccessError):
-            self.env["crm.email.relink.wizard"].with_user(self.user_a).create({
-                "email_id": bobs.id, "action": "unlink",
-            }).action_apply()
+            self.env["crm.email.relink.wizard"].with_user(self.user_a).create(
+                {
+                    "email_id": bobs.id,
+                    "action": "unlink",
+                }
+            ).action_apply()
 
     def test_pull_recent_threads(self):
         first = self.make_email(self.joe, subject="Thread one")
-        first_reply = self.make_email(self.joe, in_reply_to=first.message_id,
-                                      references=first.message_id, subject="Re: Thread one")
+        first_reply = self.make_email(
+            self.joe,
+            in_reply_to=first.message_id,
+            references=first.message_id,
+            subject="Re: Thread one",
+        )
         second = self.make_email(self.joe, subject="Thread two")
         linked = self.make_email(self.joe, lead=self.deal_2, reason="manual")
-        new_deal = self.env["crm.lead"].with_user(self.user_a).create({
-            "name": "Joe: fresh deal", "partner_id": self.joe.id, "type": "opportunity",
-        })
+        new_deal = (
+            self.env["crm.lead"]
+            .with_user(self.user_a)
+            .create(
+                {
+                    "name": "Joe: fresh deal",
+                    "partner_id": self.joe.id,
+                    "type": "opportunity",
+                }
+            )
+        )
         action = new_deal.action_crm_pull_threads()
-        wizard = self.env[action["res_model"]].with_user(self.user_a).with_context(
-            action["context"]
-        ).create({})
+        wizard = (
+            self.env[action["res_model"]]
+            .with_user(self.user_a)
+            .with_context(**action["context"])
+            .create({})
+        )
         # One line per conversation: the latest email of each thread without a deal.
         self.assertEqual(len(wizard.email_ids), 2)
         self.assertIn(first_reply, wizard.email_ids)

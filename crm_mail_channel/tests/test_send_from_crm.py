@@ -27,25 +27,26 @@ class TestSendFromCrm(DealCommon):
         super().setUpClass()
         cls.sink = ensure_smtp_sink()
         cls.env["ir.mail_server"].search([]).write({"active": False})
-        cls.smtp_server = cls.env["ir.mail_server"].create({
-            "name": "Loopback sink",
-            "smtp_host": cls.sink.host,
-            "smtp_port": cls.sink.port,
-            "smtp_encryption": "none",
-            "sequence": 1,
-        })
+        cls.smtp_server = cls.env["ir.mail_server"].create(
+            {
+                "name": "Loopback sink",
+                "smtp_host": cls.sink.host,
+                "smtp_port": cls.sink.port,
+                "smtp_encryption": "none",
+                "sequence": 1,
+            }
+        )
 
     def setUp(self):
         super().setUp()
         self.mailbox, self.login, self.password = self.make_mailbox(self.user_a)
 
     # ------------------------------------------------------------------ helpers
-    def compose_and_send(self, action, body="<p>Here is our offer.</p>", subject=None,
-                         user=None):
+    def compose_and_send(self, action, body="<p>Here is our offer.</p>", subject=None, user=None):
         user = user or self.user_a
         self.assertEqual(action["res_model"], "mail.compose.message")
         composer_form = Form(
-            self.env["mail.compose.message"].with_user(user).with_context(action["context"])
+            self.env["mail.compose.message"].with_user(user).with_context(**action["context"])
         )
         if subject:
             composer_form.subject = subject
@@ -57,7 +58,8 @@ class TestSendFromCrm(DealCommon):
             composer.action_send_mail()
         message = self.env["mail.message"].search(
             [("model", "=", composer.model), ("res_id", "=", int(composer.res_ids.strip("[]")))],
-            order="id desc", limit=1,
+            order="id desc",
+            limit=1,
         )
         return message
 
@@ -119,13 +121,18 @@ class TestSendFromCrm(DealCommon):
         self.mailbox.sudo()._sync()
         self.assertEqual(self.mailbox.state, "connected", self.mailbox.last_error)
         self.assertEqual(len(self.emails_with(message.message_id)), 1)
-        self.assertEqual(len(crm_email.presence_ids.filtered(
-            lambda p: p.mailbox_id == self.mailbox)), 1)
+        self.assertEqual(
+            len(crm_email.presence_ids.filtered(lambda p: p.mailbox_id == self.mailbox)), 1
+        )
         # Joe's answer comes back to the deal.
         answer_id = new_msgid()
         answer = with_headers(
-            make_mail("Joe Customer <joe@acme.example>", "alice@ourco.example",
-                      subject="Re: Our offer", message_id=answer_id),
+            make_mail(
+                "Joe Customer <joe@acme.example>",
+                "alice@ourco.example",
+                subject="Re: Our offer",
+                message_id=answer_id,
+            ),
             {"In-Reply-To": message.message_id, "References": message.message_id},
         )
         self.append(self.login, self.password, "INBOX", [answer])
@@ -134,9 +141,14 @@ class TestSendFromCrm(DealCommon):
         self.assertEqual((reply.lead_id, reply.link_reason), (self.deal_1, "thread"))
 
     def test_reply_is_threaded(self):
-        original = self.make_email(self.joe, lead=self.deal_2, reason="manual",
-                                   subject="Question", mailbox=self.mailbox,
-                                   references=False)
+        original = self.make_email(
+            self.joe,
+            lead=self.deal_2,
+            reason="manual",
+            subject="Question",
+            mailbox=self.mailbox,
+            references=False,
+        )
         action = original.with_user(self.user_a).action_reply()
         self.assertEqual(action["context"]["default_model"], "crm.lead")
         self.assertEqual(action["context"]["default_res_ids"], [self.deal_2.id])
@@ -160,8 +172,9 @@ class TestSendFromCrm(DealCommon):
         self.assertTrue(sent.sent_from_crm)
         self.assertEqual(sent.partner_ids, self.joe)
         self.assertFalse(sent.lead_id, "two open deals: no guess")
-        self.assertIn(sent, self.env["crm.email"].with_user(self.user_a).search(
-            joe._crm_email_domain()))
+        self.assertIn(
+            sent, self.env["crm.email"].with_user(self.user_a).search(joe._crm_email_domain())
+        )
         company = self.company.with_user(self.user_a)
         message = self.compose_and_send(company.action_crm_send_email(), subject="Hi Acme")
         self.assertEqual(self.emails_with(message.message_id).partner_ids, self.company)
@@ -169,7 +182,9 @@ class TestSendFromCrm(DealCommon):
 
     def test_note_is_not_an_email(self):
         message = self.deal_1.with_user(self.user_a).message_post(
-            body="internal", message_type="comment", subtype_xmlid="mail.mt_note",
+            body="internal",
+            message_type="comment",
+            subtype_xmlid="mail.mt_note",
         )
         self.assertFalse(self.emails_with(message.message_id))
 
@@ -177,14 +192,18 @@ class TestSendFromCrm(DealCommon):
         good_port = self.mailbox.port
         self.mailbox.sudo().write({"port": 1})  # nothing listens there: the append fails
         message = self.compose_and_send(
-            self.deal_1.with_user(self.user_a).action_crm_send_email(), subject="Offer 2",
+            self.deal_1.with_user(self.user_a).action_crm_send_email(),
+            subject="Offer 2",
         )
         # The mail went out anyway.
         [received] = self.sink_message(message.message_id)
         mail = self.env["mail.mail"].sudo().search([("mail_message_id", "=", message.id)])
         self.assertTrue(not mail or set(mail.mapped("state")) == {"sent"})
-        pending = self.env["crm.mailbox.pending.append"].sudo().search(
-            [("message_id", "=", message.message_id)])
+        pending = (
+            self.env["crm.mailbox.pending.append"]
+            .sudo()
+            .search([("message_id", "=", message.message_id)])
+        )
         self.assertEqual(pending.state, "failed")
         self.assertTrue(pending.last_error)
         mailbox = self.mailbox.with_user(self.user_a)
@@ -207,12 +226,16 @@ class TestSendFromCrm(DealCommon):
         """Setting off (e.g. Gmail through its own SMTP): the provider's copy is not doubled."""
         self.mailbox.sudo().store_sent_on_server = False
         message = self.compose_and_send(
-            self.deal_1.with_user(self.user_a).action_crm_send_email(), subject="Offer 3",
+            self.deal_1.with_user(self.user_a).action_crm_send_email(),
+            subject="Offer 3",
         )
         [received] = self.sink_message(message.message_id)
         self.assertEqual(self.sent_folder(), [], "CRM did not append")
-        self.assertFalse(self.env["crm.mailbox.pending.append"].sudo().search(
-            [("message_id", "=", message.message_id)]))
+        self.assertFalse(
+            self.env["crm.mailbox.pending.append"]
+            .sudo()
+            .search([("message_id", "=", message.message_id)])
+        )
         # The provider's own copy shows up in Sent; the sync finds the CRM email by Message-ID.
         self.append(self.login, self.password, "Sent", [received["raw"]], flags=["\\Seen"])
         self.mailbox.sudo()._sync()
@@ -220,6 +243,6 @@ class TestSendFromCrm(DealCommon):
         self.assertEqual(len(crm_email), 1)
         self.assertEqual(crm_email.lead_id, self.deal_1)
         self.assertEqual(
-            crm_email.presence_ids.filtered(lambda p: p.mailbox_id == self.mailbox)
-            .folder_id.role, "sent",
+            crm_email.presence_ids.filtered(lambda p: p.mailbox_id == self.mailbox).folder_id.role,
+            "sent",
         )

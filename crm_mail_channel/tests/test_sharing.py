@@ -28,10 +28,12 @@ class TestSharingModes(SharingCommon):
         self.assertEqual(self.readers(self.e_internal), self.owner)
 
     def test_public_chosen_audience_and_hierarchy(self):
-        self.owner.write({
-            "email_sharing_mode": "public",
-            "email_audience_user_ids": [Command.set(self.peer_in.ids)],
-        })
+        self.owner.write(
+            {
+                "email_sharing_mode": "public",
+                "email_audience_user_ids": [Command.set(self.peer_in.ids)],
+            }
+        )
         expected = self.owner | self.peer_in | self.manager | self.boss
         self.assertEqual(self.readers(self.e_contact), expected)
         self.assertEqual(self.readers(self.e_deal), expected)
@@ -44,13 +46,21 @@ class TestSharingModes(SharingCommon):
         group.users = False
         self.assertNotIn(self.e_contact, self.visible(self.peer_out))
         # Back to everyone.
-        self.owner.write({"email_audience_user_ids": [Command.clear()],
-                          "email_audience_group_ids": [Command.clear()]})
+        self.owner.write(
+            {
+                "email_audience_user_ids": [Command.clear()],
+                "email_audience_group_ids": [Command.clear()],
+            }
+        )
         self.assertIn(self.e_contact, self.visible(self.peer_out))
 
     def test_hierarchy_changes_take_effect_at_once(self):
-        self.owner.write({"email_sharing_mode": "public",
-                          "email_audience_user_ids": [Command.set(self.peer_in.ids)]})
+        self.owner.write(
+            {
+                "email_sharing_mode": "public",
+                "email_audience_user_ids": [Command.set(self.peer_in.ids)],
+            }
+        )
         self.assertIn(self.e_contact, self.visible(self.boss))
         self.manager.email_manager_id = False
         self.assertNotIn(self.e_contact, self.visible(self.boss))
@@ -119,8 +129,9 @@ class TestSharingModes(SharingCommon):
         self.e_contact.with_user(self.owner).action_make_thread_private()
         self.assertEqual(self.readers(self.e_contact), self.owner)
         # New mail in that thread inherits the choice.
-        reply = self._mail(subject="Re: Quote", partners=self.client,
-                           thread_key=self.e_contact.message_id)
+        reply = self._mail(
+            subject="Re: Quote", partners=self.client, thread_key=self.e_contact.message_id
+        )
         self.assertEqual(self.readers(reply), self.owner)
         self.e_contact.with_user(self.owner).action_reset_thread_sharing()
         self.assertEqual(self.readers(reply), self.everyone)
@@ -136,12 +147,14 @@ class TestSharingModes(SharingCommon):
         self.assertEqual(self.e_internal.with_user(self.peer_in).sharing_thread_state, "none")
 
     def test_sent_from_crm_always_shared(self):
-        sent = self._mail(subject="Proposal", partners=self.client, lead=self.deal,
-                          sent_from_crm=True)
+        sent = self._mail(
+            subject="Proposal", partners=self.client, lead=self.deal, sent_from_crm=True
+        )
         self.assertEqual(self.owner.email_sharing_mode, "private")
         self.assertEqual(self.readers(sent), self.everyone - self.salesman)
-        unlinked = self._mail(subject="Note", partners=self.client, sent_from_crm=True,
-                              mailbox=False)
+        unlinked = self._mail(
+            subject="Note", partners=self.client, sent_from_crm=True, mailbox=False
+        )
         self.assertEqual(self.readers(unlinked), self.everyone)
 
     def test_salesman_deal_access(self):
@@ -162,15 +175,16 @@ class TestSharingModes(SharingCommon):
     def test_multi_company_contact(self):
         other = self.env["res.company"].create({"name": "Other Co"})
         self.client.company_id = other
-        self.owner.write({"email_sharing_mode": "public",
-                          "company_ids": [Command.link(other.id)]})
+        self.owner.write({"email_sharing_mode": "public", "company_ids": [Command.link(other.id)]})
         self.assertNotIn(self.e_contact, self.visible(self.peer_in))
         self.assertIn(self.e_contact, self.visible(self.owner))
         self.peer_in.company_ids = [Command.link(other.id)]
         self.assertIn(
             self.e_contact,
-            self.env["crm.email"].with_user(self.peer_in).with_context(
-                allowed_company_ids=[self.peer_in.company_id.id, other.id]).search([]),
+            self.env["crm.email"]
+            .with_user(self.peer_in)
+            .with_context(allowed_company_ids=[self.peer_in.company_id.id, other.id])
+            .search([]),
         )
 
     def test_admin_sees_no_private_mail(self):
@@ -187,16 +201,20 @@ class TestSharingModes(SharingCommon):
         fresh = self._mail(subject="New", partners=self.client)
         self.assertNotIn(fresh, self.visible(self.peer_in))
         # Applied to synced mail through Settings.
-        settings = self.env["res.config.settings"].create({
-            "crm_email_excluded_domains": "client.test, ourco.test",
-            "crm_email_excluded_apply_synced": True,
-        })
+        settings = self.env["res.config.settings"].create(
+            {
+                "crm_email_excluded_domains": "client.test, ourco.test",
+                "crm_email_excluded_apply_synced": True,
+            }
+        )
         settings.execute()
         self.assertNotIn(self.e_contact, self.visible(self.peer_in))
-        settings = self.env["res.config.settings"].create({
-            "crm_email_excluded_domains": "ourco.test",
-            "crm_email_excluded_apply_synced": True,
-        })
+        settings = self.env["res.config.settings"].create(
+            {
+                "crm_email_excluded_domains": "ourco.test",
+                "crm_email_excluded_apply_synced": True,
+            }
+        )
         settings.execute()
         self.assertIn(self.e_contact, self.visible(self.peer_in))
         self.assertNotIn(self.e_internal, self.visible(self.peer_in))
@@ -235,9 +253,12 @@ class TestSharingSettings(SharingCommon):
         self.assertGreaterEqual(settings.crm_email_users_custom, 1)
         self.assertGreaterEqual(settings.crm_email_users_private, 4)
         emails = self.env["crm.email"].sudo()
-        shared_everyone = emails.search_count([
-            ("presence_ids.is_shared", "=", True),
-            ("presence_ids.user_id.email_audience_everyone", "=", True)])
+        shared_everyone = emails.search_count(
+            [
+                ("presence_ids.is_shared", "=", True),
+                ("presence_ids.user_id.email_audience_everyone", "=", True),
+            ]
+        )
         self.assertEqual(settings.crm_email_count_everyone, shared_everyone)
         self.assertGreaterEqual(settings.crm_email_count_sent_from_crm, 1)
         self.assertIn(sent, emails.search([("sent_from_crm", "=", True)]))
@@ -245,8 +266,12 @@ class TestSharingSettings(SharingCommon):
         self.assertEqual(action["res_model"], "res.users")
 
     def test_why_can_i_see_this(self):
-        self.owner.write({"email_sharing_mode": "public",
-                          "email_audience_user_ids": [Command.set(self.peer_in.ids)]})
+        self.owner.write(
+            {
+                "email_sharing_mode": "public",
+                "email_audience_user_ids": [Command.set(self.peer_in.ids)],
+            }
+        )
         text = self.e_contact.with_user(self.owner).sharing_explanation
         self.assertIn("Owner: owner", text)
         self.assertIn("public mode", text)
@@ -256,8 +281,9 @@ class TestSharingSettings(SharingCommon):
         self.assertIn("Boss", text.split("Managers of Owner:")[1])
         self.assertTrue(self.e_contact.with_user(self.admin).sharing_explanation)
         self.assertFalse(self.e_contact.with_user(self.peer_in).sharing_explanation)
-        self.assertIn("Not shared by Owner",
-                      self.e_internal.with_user(self.owner).sharing_explanation)
+        self.assertIn(
+            "Not shared by Owner", self.e_internal.with_user(self.owner).sharing_explanation
+        )
 
 
 @tagged("post_install", "-at_install", "crm_mail_channel")
@@ -267,20 +293,33 @@ class TestSharingPaths(SharingCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.attachment = cls.env["ir.attachment"].create({
-            "name": "secret.pdf", "raw": b"%PDF secret", "res_model": "crm.email",
-            "res_id": cls.e_contact.id,
-        })
-        cls.owner.write({"email_sharing_mode": "public",
-                         "email_audience_user_ids": [Command.set(cls.peer_in.ids)]})
+        cls.attachment = cls.env["ir.attachment"].create(
+            {
+                "name": "secret.pdf",
+                "raw": b"%PDF secret",
+                "res_model": "crm.email",
+                "res_id": cls.e_contact.id,
+            }
+        )
+        cls.owner.write(
+            {
+                "email_sharing_mode": "public",
+                "email_audience_user_ids": [Command.set(cls.peer_in.ids)],
+            }
+        )
 
     def test_attachment_moves_to_content(self):
         self.assertEqual(self.attachment.res_model, "crm.email.content")
         self.assertEqual(self.e_contact.with_user(self.owner).attachment_ids, self.attachment)
 
     def test_counts_and_groups(self):
-        for user, expected in ((self.peer_in, 2), (self.peer_out, 0), (self.boss, 2),
-                               (self.owner, 3), (self.salesman, 0)):
+        for user, expected in (
+            (self.peer_in, 2),
+            (self.peer_out, 0),
+            (self.boss, 2),
+            (self.owner, 3),
+            (self.salesman, 0),
+        ):
             Email = self.env["crm.email"].with_user(user)
             domain = [("id", "in", self.all_mail.ids)]
             self.assertEqual(Email.search_count(domain), expected, user.login)
@@ -302,7 +341,8 @@ class TestSharingPaths(SharingCommon):
         reader = self.env["crm.email"].with_user(self.peer_in)
         self.assertEqual(reader.name_search("Quote")[0][0], self.e_contact.id)
         rows = self.e_contact.with_user(self.peer_in).export_data(
-            ["subject", "body_html", "email_from"])["datas"]
+            ["subject", "body_html", "email_from"]
+        )["datas"]
         self.assertEqual(rows[0][0], "Quote")
         self.assertIn("Secret body", rows[0][1])
 
@@ -312,8 +352,9 @@ class TestSharingPaths(SharingCommon):
         self.assertEqual(as_peer.read(["subject", "body_html", "preview"])[0]["subject"], "Quote")
         self.assertFalse(as_peer.read(["body_html"])[0]["body_html"])
         self.assertFalse(as_peer.attachment_ids)
-        self.assertFalse(self.env["crm.email"].with_user(self.peer_in).search(
-            [("body_html", "ilike", "Secret")]))
+        self.assertFalse(
+            self.env["crm.email"].with_user(self.peer_in).search([("body_html", "ilike", "Secret")])
+        )
         with self.assertRaises(AccessError):
             self.attachment.with_user(self.peer_in).read(["datas"])
         body_row = self.e_contact.sudo().content_ids.filtered(lambda c: c.part == "body")
@@ -328,8 +369,11 @@ class TestSharingPaths(SharingCommon):
         self.assertFalse(content.search([("email_id", "=", self.e_contact.id)]))
         rows = self.e_contact.with_user(self.peer_in).export_data(["subject", "body_html"])
         self.assertFalse(any(rows["datas"][0]))
-        self.assertFalse(self.env["ir.attachment"].with_user(self.peer_in).search(
-            [("id", "=", self.attachment.id)]))
+        self.assertFalse(
+            self.env["ir.attachment"]
+            .with_user(self.peer_in)
+            .search([("id", "=", self.attachment.id)])
+        )
         # The owner always sees everything.
         owner_view = self.e_contact.with_user(self.owner)
         self.assertEqual(owner_view.subject, "Quote")
@@ -346,8 +390,11 @@ class TestSharingPaths(SharingCommon):
         content = self.e_contact.sudo().content_ids.with_user(self.peer_out)
         with self.assertRaises(AccessError):
             content.read(["subject"])
-        self.assertFalse(self.env["ir.attachment"].with_user(self.peer_out).search(
-            [("res_model", "=", "crm.email.content")]))
+        self.assertFalse(
+            self.env["ir.attachment"]
+            .with_user(self.peer_out)
+            .search([("res_model", "=", "crm.email.content")])
+        )
 
     def test_partner_counts(self):
         self.assertEqual(self.client.with_user(self.peer_in).crm_email_count, 2)

@@ -12,12 +12,21 @@ class TestSharingDownload(SharingMixin, HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         cls._setup_sharing_org()
-        cls.attachment = cls.env["ir.attachment"].create({
-            "name": "secret.txt", "raw": b"top secret", "mimetype": "text/plain",
-            "res_model": "crm.email", "res_id": cls.e_contact.id,
-        })
-        cls.owner.write({"email_sharing_mode": "public",
-                         "email_audience_user_ids": [Command.set(cls.peer_in.ids)]})
+        cls.attachment = cls.env["ir.attachment"].create(
+            {
+                "name": "secret.txt",
+                "raw": b"top secret",
+                "mimetype": "text/plain",
+                "res_model": "crm.email",
+                "res_id": cls.e_contact.id,
+            }
+        )
+        cls.owner.write(
+            {
+                "email_sharing_mode": "public",
+                "email_audience_user_ids": [Command.set(cls.peer_in.ids)],
+            }
+        )
 
     def download(self, login):
         self.authenticate(login, login)
@@ -25,8 +34,13 @@ class TestSharingDownload(SharingMixin, HttpCase):
 
     def test_download_follows_rules_and_level(self):
         self.set_level("full")
-        for login, allowed in (("owner", True), ("peer_in", True), ("manager", True),
-                               ("peer_out", False), ("salesman", False)):
+        for login, allowed in (
+            ("owner", True),
+            ("peer_in", True),
+            ("manager", True),
+            ("peer_out", False),
+            ("salesman", False),
+        ):
             response = self.download(login)
             if allowed:
                 self.assertEqual(response.status_code, 200, login)

@@ -34,18 +34,24 @@ class TestSharingRuleKeys(SharingCommon):
         self.client.company_id = other
         self.assertNotIn(self.e_contact, self.visible(self.peer_in))
         # The partner of an internal user can be opened by everyone (res.partner's rule).
-        self.env["res.users"].create({
-            "name": "Client inside", "login": "client_inside", "partner_id": self.client.id,
-            "company_id": other.id, "company_ids": [Command.set(other.ids)],
-            "groups_id": [Command.set(self.env.ref("base.group_user").ids)],
-        })
+        self.env["res.users"].create(
+            {
+                "name": "Client inside",
+                "login": "client_inside",
+                "partner_id": self.client.id,
+                "company_id": other.id,
+                "company_ids": [Command.set(other.ids)],
+                "groups_id": [Command.set(self.env.ref("base.group_user").ids)],
+            }
+        )
         self.assertFalse(self.client.partner_share)
         self.assertIn(self.e_contact, self.visible(self.peer_in))
 
     def test_contact_linked_or_unlinked_later(self):
         other = self.env["res.company"].create({"name": "Other Co"})
         hidden = self.env["res.partner"].create(
-            {"name": "Hidden", "email": "h@other.test", "company_id": other.id})
+            {"name": "Hidden", "email": "h@other.test", "company_id": other.id}
+        )
         mail = self._mail(subject="Only hidden", partners=hidden)
         self.assertNotIn(mail, self.visible(self.peer_in))
         mail.sudo().partner_ids = [Command.link(self.client.id)]
@@ -59,8 +65,11 @@ class TestSharingRuleKeys(SharingCommon):
         self.assertIn(self.e_deal, self.visible(self.peer_in))
         self.deal.company_id = other
         self.assertNotIn(self.e_deal, self.visible(self.peer_in))
-        self.assertFalse(self.env["crm.email.content"].with_user(self.peer_in).search(
-            [("email_id", "=", self.e_deal.id)]))
+        self.assertFalse(
+            self.env["crm.email.content"]
+            .with_user(self.peer_in)
+            .search([("email_id", "=", self.e_deal.id)])
+        )
         self.deal.company_id = False
         self.assertIn(self.e_deal, self.visible(self.peer_in))
         # Own-documents salesman: only deals assigned to them or to nobody.
@@ -72,7 +81,8 @@ class TestSharingRuleKeys(SharingCommon):
         self.assertNotIn(self.e_deal, self.visible(self.salesman))
         # Mail moved to another deal follows that deal.
         free = self.env["crm.lead"].create(
-            {"name": "Free deal", "type": "opportunity", "user_id": False})
+            {"name": "Free deal", "type": "opportunity", "user_id": False}
+        )
         self.e_deal.sudo().lead_id = free
         self.assertIn(self.e_deal, self.visible(self.salesman))
         free.unlink()

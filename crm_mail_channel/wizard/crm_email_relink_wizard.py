@@ -23,15 +23,23 @@ class CrmEmailRelinkWizard(models.TransientModel):
     action = fields.Selection(ACTIONS, required=True, default="move")
     allowed_lead_ids = fields.Many2many("crm.lead", compute="_compute_allowed_lead_ids")
     lead_id = fields.Many2one(
-        "crm.lead", "Deal", domain="[('id', 'in', allowed_lead_ids)]",
+        "crm.lead",
+        "Deal",
+        domain="[('id', 'in', allowed_lead_ids)]",
         help="Deals of the same contact or company.",
     )
     contact_id = fields.Many2one(
-        "res.partner", "Contact of the new deal", compute="_compute_contact_id",
-        store=True, readonly=False,
+        "res.partner",
+        "Contact of the new deal",
+        compute="_compute_contact_id",
+        store=True,
+        readonly=False,
     )
     new_lead_name = fields.Char(
-        "New deal", compute="_compute_new_lead_name", store=True, readonly=False,
+        "New deal",
+        compute="_compute_new_lead_name",
+        store=True,
+        readonly=False,
     )
 
     @api.depends("email_id")
@@ -54,9 +62,14 @@ class CrmEmailRelinkWizard(models.TransientModel):
         Lead = self.env["crm.lead"]
         for wizard in self:
             companies = wizard._crm_companies()
-            wizard.allowed_lead_ids = Lead.search(
-                [("partner_id", "child_of", companies.ids)], limit=200,
-            ) if companies else Lead
+            wizard.allowed_lead_ids = (
+                Lead.search(
+                    [("partner_id", "child_of", companies.ids)],
+                    limit=200,
+                )
+                if companies
+                else Lead
+            )
 
     def _crm_companies(self):
         """Commercial entities (company, or the person without one) of the email's contacts."""
@@ -74,10 +87,12 @@ class CrmEmailRelinkWizard(models.TransientModel):
         try:
             lead.check_access("write")
         except AccessError:
-            raise AccessError(_(
-                "You cannot move emails to the deal \"%s\": you are not allowed to change it.",
-                lead.sudo().display_name,
-            )) from None
+            raise AccessError(
+                _(
+                    'You cannot move emails to the deal "%s": you are not allowed to change it.',
+                    lead.sudo().display_name,
+                )
+            ) from None
 
     def action_apply(self):
         self.ensure_one()
@@ -90,12 +105,14 @@ class CrmEmailRelinkWizard(models.TransientModel):
             contact = self.contact_id or email._crm_reply_partner()
             if not contact:
                 raise UserError(_("This email has no contact to create a deal for."))
-            target = self.env["crm.lead"].create({
-                "name": self.new_lead_name or email.subject or _("New deal"),
-                "partner_id": contact.id,
-                "type": "opportunity",
-                "user_id": self.env.uid,
-            })
+            target = self.env["crm.lead"].create(
+                {
+                    "name": self.new_lead_name or email.subject or _("New deal"),
+                    "partner_id": contact.id,
+                    "type": "opportunity",
+                    "user_id": self.env.uid,
+                }
+            )
         else:
             if not self.lead_id:
                 raise UserError(_("Choose the deal to move the email to."))
@@ -103,10 +120,12 @@ class CrmEmailRelinkWizard(models.TransientModel):
             self._crm_check_can_write(target)
             companies = self._crm_companies()
             if target.sudo().partner_id.commercial_partner_id not in companies:
-                raise UserError(_(
-                    "\"%s\" is not a deal of this email's contact or company.",
-                    target.display_name,
-                ))
+                raise UserError(
+                    _(
+                        '"%s" is not a deal of this email\'s contact or company.',
+                        target.display_name,
+                    )
+                )
         if target:
             self._crm_check_can_write(target)
         emails._crm_set_deal(target)

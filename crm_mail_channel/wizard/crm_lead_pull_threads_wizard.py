@@ -16,8 +16,11 @@ class CrmLeadPullThreadsWizard(models.TransientModel):
     lead_id = fields.Many2one("crm.lead", required=True, ondelete="cascade")
     days = fields.Integer("From the last (days)", default=RECENT_DAYS, required=True)
     email_ids = fields.Many2many(
-        "crm.email", string="Conversations", compute="_compute_email_ids",
-        store=True, readonly=False,
+        "crm.email",
+        string="Conversations",
+        compute="_compute_email_ids",
+        store=True,
+        readonly=False,
         help="The latest email of each conversation of the contact without a deal. "
         "Remove the ones that do not belong to this deal.",
     )
@@ -34,11 +37,15 @@ class CrmLeadPullThreadsWizard(models.TransientModel):
         if not partner:
             return Email
         since = fields.Datetime.now() - timedelta(days=max(self.days, 1))
-        emails = Email.search([
-            ("partner_ids", "in", partner.ids),
-            ("lead_id", "=", False),
-            ("date", ">=", since),
-        ], order="date desc, id desc", limit=1000)
+        emails = Email.search(
+            [
+                ("partner_ids", "in", partner.ids),
+                ("lead_id", "=", False),
+                ("date", ">=", since),
+            ],
+            order="date desc, id desc",
+            limit=1000,
+        )
         latest = Email
         seen = set()
         for email in emails:

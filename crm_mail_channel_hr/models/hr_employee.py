@@ -16,8 +16,9 @@ class HrEmployee(models.Model):
             self._crm_sync_email_manager()
             if "parent_id" not in vals:
                 # Employees reporting to this one follow their manager's new user.
-                self.env["hr.employee"].search([("parent_id", "in", self.ids)])\
-                    ._crm_sync_email_manager()
+                self.env["hr.employee"].search(
+                    [("parent_id", "in", self.ids)]
+                )._crm_sync_email_manager()
         return res
 
     def _crm_sync_email_manager(self):
