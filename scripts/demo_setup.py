@@ -106,6 +106,15 @@ def start_dovecot():
     return server
 
 
+def stop_dovecot():
+    from crm_mail_channel_core.testing.dovecot import DovecotServer
+
+    if SERVER_INFO.exists():
+        server = DovecotServer.attach(json.loads(SERVER_INFO.read_text()))
+        if server.is_running():
+            server.stop()
+
+
 def database_exists(name):
     out = subprocess.run(
         ["psql", "-XAtc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'", "postgres"],
@@ -178,8 +187,16 @@ def configure(database, odoo_args, server):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database", default="crm_mail_demo")
-    parser.add_argument("--addons-path", required=True)
+    parser.add_argument("--addons-path")
+    parser.add_argument(
+        "--stop-mailbox", action="store_true", help="stop the demo Dovecot and exit"
+    )
     args, db_args = parser.parse_known_args()
+    if args.stop_mailbox:
+        stop_dovecot()
+        return
+    if not args.addons_path:
+        parser.error("--addons-path is required")
     odoo_args = [f"--addons-path={args.addons_path}", *db_args]
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     server = start_dovecot()
