@@ -28,7 +28,11 @@ fi
 
 stamp=.run/bootstrap.stamp
 mkdir -p .run
-if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ]; then
+# Reinstall when setup.py changed, or when the installed package is another checkout's.
+installed_from=$(cd /tmp && python3 -c \
+    'import crm_mail_channel_core as m, os; print(os.path.dirname(os.path.dirname(m.__file__)))' \
+    2>/dev/null || true)
+if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ] || [ "$installed_from" != "$(pwd)" ]; then
     log "installing Python packages (pip install -e .[test,lint])"
     python3 -m pip install -q --disable-pip-version-check -e ".[test,lint]"
     touch "$stamp"
