@@ -501,29 +501,6 @@ class CrmEmail(models.Model):
     # Who may read an email is decided by the record rules in
     # security/crm_mail_channel_rules.xml; nothing here filters records in Python.
     content_ids = fields.One2many("crm.email.content", "email_id", readonly=True)
-    # Denormalised from the presences for the record rules: many2many conditions compile to
-    # correlated EXISTS look-ups on these relation tables (index per row), where one2many
-    # sub-queries would hash every presence of the database first.
-    owner_user_ids = fields.Many2many(
-        "res.users",
-        "crm_email_owner_user_rel",
-        "email_id",
-        "user_id",
-        string="Owners",
-        compute="_compute_sharing_owners",
-        store=True,
-        readonly=True,
-    )
-    shared_owner_ids = fields.Many2many(
-        "res.users",
-        "crm_email_shared_owner_rel",
-        "email_id",
-        "user_id",
-        string="Shared by",
-        compute="_compute_sharing_owners",
-        store=True,
-        readonly=True,
-    )
     sharing_explanation = fields.Text(
         "Why can I see this?",
         compute="_compute_sharing_explanation",
@@ -747,20 +724,6 @@ class CrmEmail(models.Model):
         # shared owners, their audiences and superiors, contacts, deals): a dozen queries per
         # page. Same rules, same result; no filtering outside the rules.
         return _check_access_in_sql(self, operation, super()._check_access)
-
-    @api.depends("presence_ids.user_id", "presence_ids.is_shared")
-    def _compute_sharing_owners(self):
-        # Performance (issue 2 benchmark): one assignment per distinct set of users rather than
-        # per email; a many2many assignment costs as much for one email as for a whole batch.
-        owners, shared = {}, {}
-        for email in self:
-            presences = email.presence_ids
-            owners.setdefault(presences.user_id, []).append(email.id)
-            shared.setdefault(presences.filtered("is_shared").user_id, []).append(email.id)
-        for users, ids in owners.items():
-            self.browse(ids).owner_user_ids = users
-        for users, ids in shared.items():
-            self.browse(ids).shared_owner_ids = users
 
     def _readable_content(self, part):
         """``{email id: content row}`` of ``part`` that the current user may read (rules)."""
