@@ -174,20 +174,6 @@ def build(env, rng):
           FROM res_users u WHERE u.id = p.user_id
     """)
     )
-    cr.execute(
-        SQL("""
-        INSERT INTO crm_email_owner_user_rel (email_id, user_id)
-        SELECT DISTINCT email_id, user_id FROM crm_email_presence
-        ON CONFLICT DO NOTHING
-    """)
-    )
-    cr.execute(
-        SQL("""
-        INSERT INTO crm_email_shared_owner_rel (email_id, user_id)
-        SELECT DISTINCT email_id, user_id FROM crm_email_presence WHERE is_shared
-        ON CONFLICT DO NOTHING
-    """)
-    )
     # crm.email.reader_keys as _compute_reader_keys stores it (owners, -sharing owners, 0).
     cr.execute(
         SQL("""
