@@ -1,48 +1,30 @@
-"""Packaging for crm_mail_channel: the Odoo 18 addon and its Odoo-free core package.
+"""The Odoo-free core distribution, crm-mail-channel-core, plus the development extras.
 
-Odoo 18 itself is a prerequisite that is not on PyPI; see README.md.
+The two addons are packaged separately, the OCA way: each addon folder has a pyproject.toml
+built by `whool` into an `odoo-addon-<name>` wheel that installs under the `odoo.addons`
+namespace and requires this distribution (listed in the addon's external_dependencies).
+`crm_mail_channel_testing/` (server launchers, sample mail, the sharing reference model) is
+test support: it stays in the repository and is not part of any distribution.
+
+Development: `python3 -m pip install -e .[test,lint] --config-settings editable_mode=compat`
+(scripts/bootstrap.sh does it); compat mode puts the repository root on sys.path, so the
+test-support package is importable by Odoo's runner started from any folder.
 """
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
-
-ADDON_DATA = [
-    "__manifest__.py",
-    "*.xml",
-    "data/*.xml",
-    "demo/*.xml",
-    "i18n/*.pot",
-    "i18n/*.po",
-    "security/*.xml",
-    "security/*.csv",
-    "views/*.xml",
-    "wizard/*.xml",
-    "static/description/*",
-    "static/src/**/*",
-]
+from setuptools import setup
 
 setup(
-    name="crm-mail-channel",
+    name="crm-mail-channel-core",
     version="18.0.1.0.0",
-    description="Odoo 18 CRM email channel: mailbox sync, sharing, deal linking, "
-    "domain authentication",
+    description="Plain-Python core of the crm_mail_channel Odoo addon: IMAP/POP3 sync driver, "
+    "MIME parsing, deal linking, DNS/SPF/DKIM checks",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="LGPL-3.0-only",
     python_requires=">=3.10",
-    packages=find_packages(
-        include=[
-            "crm_mail_channel",
-            "crm_mail_channel.*",
-            "crm_mail_channel_hr",
-            "crm_mail_channel_hr.*",
-            "crm_mail_channel_core",
-            "crm_mail_channel_core.*",
-        ]
-    ),
-    package_data={"crm_mail_channel": ADDON_DATA, "crm_mail_channel_hr": ADDON_DATA},
-    include_package_data=True,
+    packages=["crm_mail_channel_core"],
     install_requires=[
         "imapclient>=3.0",
         "dnspython>=2.4",

@@ -14,13 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+# The test-support package lives at the repository root and is not installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crm_mail_channel_core.mailbox_client import MailboxSettings, open_session
 from crm_mail_channel_core.mime import parse_message
 from crm_mail_channel_core.sync import SyncOptions, run_imap_sync
-from crm_mail_channel_core.testing.dovecot import ensure_dovecot
-from crm_mail_channel_core.testing.samples import sample_corpus
+from crm_mail_channel_testing.dovecot import ensure_dovecot
+from crm_mail_channel_testing.samples import sample_corpus
 
 
 class NullStore:

@@ -111,9 +111,10 @@ def build(env, rng):
     cr.execute(
         SQL(
             """
-        INSERT INTO crm_email (message_id, date, email_from, email_to, lead_id, sent_from_crm,
-                               thread_key, create_uid, write_uid, create_date, write_date)
-        SELECT '<bench-' || t.n || '@bench>', now() - make_interval(secs => t.age),
+        INSERT INTO crm_email (message_id, fingerprint, date, email_from, email_to, lead_id,
+                               sent_from_crm, thread_key, create_uid, write_uid, create_date,
+                               write_date)
+        SELECT '<bench-' || t.n || '@bench>', 'bench', now() - make_interval(secs => t.age),
                'c@company.test', 'bench@ourco.test', t.lead, t.sent, '<bench-' || t.n || '@bench>',
                1, 1, now(), now()
           FROM unnest(%s::int[], %s::int[], %s::bool[], %s::int[]) AS t(n, lead, sent, age)

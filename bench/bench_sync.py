@@ -22,11 +22,15 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+# The test-support package lives at the repository root and is not installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import odoo
 from odoo.tools import config
 
-from crm_mail_channel_core.testing.dovecot import ensure_dovecot
+from crm_mail_channel_testing.dovecot import ensure_dovecot
 
 WORDS = [
     "offer",

@@ -319,8 +319,78 @@ def check_dkim(
     )
 
 
+# ---- who may be signed for ----------------------------------------------------------------------
+
+# How a user claims an address, strongest first. A verified address (an emailed code was entered)
+# and a login (set by an administrator) belong to their holders alone; a user's own email and a
+# mailbox login are set by the users themselves, so they count only when nobody else claims the
+# same address.
+CLAIM_VERIFIED = "verified"
+CLAIM_LOGIN = "login"
+CLAIM_EMAIL = "email"
+CLAIM_MAILBOX = "mailbox"
+_EXCLUSIVE_CLAIMS = (CLAIM_VERIFIED, CLAIM_LOGIN)
+_SELF_DECLARED_CLAIMS = (CLAIM_EMAIL, CLAIM_MAILBOX)
+
+# Why a From address is not signed for its sender (``sender_refusal``).
+REFUSED_NO_SENDER = "no_sender"
+REFUSED_OTHER_OWNER = "other_owner"
+REFUSED_SHARED = "shared"
+REFUSED_NOT_OWNED = "not_owned"
+
+
+def address_owners(claims: Sequence[tuple[int, str]]) -> set[int]:
+    """The users an address belongs to, from its ``(user_id, claim kind)`` pairs.
+
+    A verified address belongs to its verifiers, else a login to its holder; otherwise the one
+    user who uses it as their email or mailbox login. Two users claiming it by their own say-so
+    means it is nobody's: neither can sign as the other by editing their profile.
+    """
+    for kind in _EXCLUSIVE_CLAIMS:
+        owners = {user_id for user_id, claim in claims if claim == kind}
+        if owners:
+            return owners
+    owners = {user_id for user_id, claim in claims if claim in _SELF_DECLARED_CLAIMS}
+    return owners if len(owners) == 1 else set()
+
+
+def sender_refusal(
+    address: str,
+    sender_id: int | None,
+    claims: Sequence[tuple[int, str]],
+    system_addresses: Sequence[str] = (),
+) -> str | None:
+    """None when mail from ``address`` may be signed for ``sender_id``, else a reason code.
+
+    ``address`` and ``system_addresses`` are normalised addresses; the company's system
+    addresses (catch-all, bounce, notifications) are signed for everyone. ``sender_id`` None
+    means the system itself sends (no user): only system addresses are signed then.
+    """
+    if address in set(system_addresses):
+        return None
+    if not sender_id:
+        return REFUSED_NO_SENDER
+    owners = address_owners(claims)
+    if sender_id in owners:
+        return None
+    if owners:
+        return REFUSED_OTHER_OWNER
+    if len({user_id for user_id, _claim in claims}) > 1:
+        return REFUSED_SHARED
+    return REFUSED_NOT_OWNED
+
+
 __all__ = [
+    "CLAIM_EMAIL",
+    "CLAIM_LOGIN",
+    "CLAIM_MAILBOX",
+    "CLAIM_VERIFIED",
     "DEFAULT_SIGNED_HEADERS",
+    "REFUSED_NOT_OWNED",
+    "REFUSED_NO_SENDER",
+    "REFUSED_OTHER_OWNER",
+    "REFUSED_SHARED",
+    "address_owners",
     "check_dkim",
     "dkim_record_name",
     "dkim_txt_value",
@@ -328,6 +398,7 @@ __all__ = [
     "new_selector",
     "parse_tag_list",
     "public_key_from_private",
+    "sender_refusal",
     "sign_message",
     "split_txt",
     "verify_message",

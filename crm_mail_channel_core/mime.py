@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 
 from .addresses import parse_address_list
 from .errors import MessageParseError
+from .identity import clean_text, shorten_message_id
 
 __all__ = ["Attachment", "ParsedMessage", "normalize_message_id", "parse_message"]
 
@@ -133,21 +134,22 @@ def normalize_message_id(value: str | None) -> str | None:
     """``<id@host>`` form of a Message-ID-like header value, or None."""
     if not value:
         return None
-    value = _fix_surrogates(str(value)).strip()
+    value = clean_text(_fix_surrogates(str(value))).strip()
     match = _MSGID_RE.search(value)
     if match:
-        return f"<{match.group(1)}>"
+        return shorten_message_id(f"<{match.group(1)}>")
     token = value.split()[0].strip("<>") if value.split() else ""
-    return f"<{token}>" if token else None
+    return shorten_message_id(f"<{token}>") if token else None
 
 
 def _message_ids(value: str | None) -> list[str]:
     if not value:
         return []
-    ids = [f"<{m}>" for m in _MSGID_RE.findall(_fix_surrogates(str(value)))]
+    value = clean_text(_fix_surrogates(str(value)))
+    ids = [f"<{m}>" for m in _MSGID_RE.findall(value)]
     if not ids:
-        ids = [f"<{t.strip('<>')}>" for t in str(value).split() if "@" in t]
-    return list(dict.fromkeys(ids))
+        ids = [f"<{t.strip('<>')}>" for t in value.split() if "@" in t]
+    return list(dict.fromkeys(shorten_message_id(i) for i in ids))
 
 
 def _parse_date(value: str | None) -> datetime | None:

@@ -20,6 +20,7 @@ __all__ = [
     "SyncOptions",
     "SyncReport",
     "SyncStore",
+    "parse_fetched",
     "run_imap_sync",
     "run_pop3_sync",
 ]
@@ -102,9 +103,10 @@ def _parse(raw: bytes, options: SyncOptions) -> ParsedMessage:
     return parse_message(raw, max_attachment_size=options.max_attachment_size)
 
 
-def _handle_fetched(
+def parse_fetched(
     fetched: list[FetchedMessage], options: SyncOptions
 ) -> tuple[list[tuple[FetchedMessage, ParsedMessage]], list[tuple[int, str]]]:
+    """Parse fetched messages; each one that cannot be read becomes a failure (uid, reason)."""
     messages, failures = [], []
     for item in fetched:
         if item.raw is None:
@@ -285,7 +287,7 @@ def run_imap_sync(
             batches, close = _fetch_chunks(session, ref.name, chunks, options)
         try:
             for chunk, fetched in batches:
-                messages, failures = _handle_fetched(fetched, options)
+                messages, failures = parse_fetched(fetched, options)
                 del fetched  # raw bytes no longer needed while the store works
                 # UIDs missing from the answer were expunged meanwhile: the cursor may pass them.
                 new_state = replace(state, last_uid=max(chunk))

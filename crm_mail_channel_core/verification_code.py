@@ -3,6 +3,10 @@
 The Odoo model stores only ``hash_code(code, salt)``, the salt and timestamps; these functions
 decide what is allowed. Times are compared as given: pass all naive UTC (as Odoo stores them) or
 all timezone-aware.
+
+Wrong tries are counted per (purpose, domain or address, user) by the caller, atomically, before
+the code is compared, so that parallel tries each take their own place in the count; a new code
+never resets that count.
 """
 
 from __future__ import annotations
@@ -21,11 +25,17 @@ _HASH_SCHEME = "pbkdf2_sha256"
 
 @dataclass(frozen=True)
 class CodePolicy:
-    """How long a code lives and how hard it is to guess by trying."""
+    """How long a code lives and how hard it is to guess by trying.
+
+    ``max_attempts`` wrong tries within ``attempt_window`` lock the key for ``lockout``; once
+    there, every further wrong try within the window locks it again, so guessing goes on at one
+    try per ``lockout`` at most.
+    """
 
     validity: timedelta = timedelta(days=15)
     max_attempts: int = 5
-    lockout: timedelta = timedelta(minutes=30)
+    attempt_window: timedelta = timedelta(hours=24)
+    lockout: timedelta = timedelta(hours=1)
     resend_cooldown: timedelta = timedelta(seconds=60)
 
 
@@ -92,22 +102,24 @@ def is_locked(locked_until: datetime | None, now: datetime) -> bool:
     return locked_until is not None and now < locked_until
 
 
-def register_failure(
-    attempts: int, now: datetime, policy: CodePolicy = DEFAULT_POLICY
-) -> tuple[int, datetime | None]:
-    """After a wrong code: (new attempt count, locked-until or None).
-
-    Reaching ``max_attempts`` locks for ``policy.lockout`` and resets the count, so after the
-    lockout the user gets a full set of attempts again rather than one per lockout period.
-    """
-    attempts += 1
-    if attempts >= policy.max_attempts:
-        return 0, now + policy.lockout
-    return attempts, None
+def window_expired(
+    window_start: datetime | None, now: datetime, policy: CodePolicy = DEFAULT_POLICY
+) -> bool:
+    """True when a new count of wrong tries starts (none yet, or the window has passed)."""
+    return window_start is None or now >= window_start + policy.attempt_window
 
 
-def remaining_attempts(attempts: int, policy: CodePolicy = DEFAULT_POLICY) -> int:
-    return max(0, policy.max_attempts - attempts)
+def lock_after_failure(
+    failures: int, now: datetime, policy: CodePolicy = DEFAULT_POLICY
+) -> datetime | None:
+    """After a wrong try that made ``failures`` in the window: locked-until, or None."""
+    if failures >= policy.max_attempts:
+        return now + policy.lockout
+    return None
+
+
+def remaining_attempts(failures: int, policy: CodePolicy = DEFAULT_POLICY) -> int:
+    return max(0, policy.max_attempts - failures)
 
 
 __all__ = [
@@ -120,9 +132,10 @@ __all__ = [
     "hash_code",
     "is_expired",
     "is_locked",
+    "lock_after_failure",
     "new_salt",
     "normalize_code",
-    "register_failure",
     "remaining_attempts",
     "resend_wait",
+    "window_expired",
 ]

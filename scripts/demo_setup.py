@@ -15,6 +15,8 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# The test-support package (server launchers) lives at the repository root, not installed.
+sys.path.insert(0, str(REPO))
 DEMO_DIR = REPO / ".run" / "demo"
 SERVER_INFO = DEMO_DIR / "dovecot.json"
 MAILBOX_LOGIN, MAILBOX_PASSWORD = "sales@demo.test", "demo-password"
@@ -79,11 +81,12 @@ def sample_mail(seed=7):
 
 
 def start_dovecot():
-    from crm_mail_channel_core.testing.dovecot import DovecotServer
+    from crm_mail_channel_testing.dovecot import DovecotServer
 
     if SERVER_INFO.exists():
         server = DovecotServer.attach(json.loads(SERVER_INFO.read_text()))
         if server.is_running():
+            say(f"demo mailbox server already running (IMAP on {server.host}:{server.imap_port})")
             return server
     server = DovecotServer(base_dir=DEMO_DIR / "dovecot")
     if SERVER_INFO.exists():  # keep the ports the demo mailbox already points at
@@ -91,6 +94,7 @@ def start_dovecot():
         server.imap_port, server.imaps_port = info["imap_port"], info["imaps_port"]
         server.pop3_port, server.pop3s_port = info["pop3_port"], info["pop3s_port"]
     server.start()
+    say(f"demo mailbox server started: Dovecot, IMAP on {server.host}:{server.imap_port}")
     SERVER_INFO.write_text(json.dumps(server.info()))
     server.add_user(MAILBOX_LOGIN, MAILBOX_PASSWORD)
     client = server.imap_client(MAILBOX_LOGIN, MAILBOX_PASSWORD)
@@ -99,15 +103,16 @@ def start_dovecot():
     finally:
         client.logout()
     if empty:
+        say(f"filling the demo mailbox {MAILBOX_LOGIN}")
         inbox, sent = sample_mail()
         server.append_messages(MAILBOX_LOGIN, MAILBOX_PASSWORD, "INBOX", inbox)
         server.append_messages(MAILBOX_LOGIN, MAILBOX_PASSWORD, "Sent", sent, flags=[r"\Seen"])
-        print(f"[demo] demo mailbox filled: {len(inbox)} in INBOX, {len(sent)} in Sent")
+        say(f"demo mailbox filled: {len(inbox)} messages in INBOX, {len(sent)} in Sent")
     return server
 
 
 def stop_dovecot():
-    from crm_mail_channel_core.testing.dovecot import DovecotServer
+    from crm_mail_channel_testing.dovecot import DovecotServer
 
     if SERVER_INFO.exists():
         server = DovecotServer.attach(json.loads(SERVER_INFO.read_text()))
@@ -125,9 +130,9 @@ def database_exists(name):
     return out.stdout.strip() == "1"
 
 
-def install(database, odoo_args):
-    print(f"[demo] creating database {database} with crm_mail_channel (about a minute)")
-    subprocess.run(
+def install(database, odoo_args, logfile):
+    say(f"installing crm_mail_channel into a new database {database} (about a minute)")
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -138,19 +143,26 @@ def install(database, odoo_args):
             "-i",
             "crm_mail_channel",
             "--stop-after-init",
-            "--log-level=warn",
+            f"--logfile={logfile}",
         ],
-        check=True,
+        check=False,
         cwd="/tmp",
     )
+    if done.returncode:
+        lines = Path(logfile).read_text(errors="replace").splitlines()
+        print("\n".join(lines[-25:]), file=sys.stderr)
+        sys.exit(f"[demo] installing the addon failed; full log: {logfile}")
+    say("addon installed")
 
 
-def configure(database, odoo_args, server):
+def configure(database, odoo_args, server, logfile):
     import odoo
     from odoo.modules.registry import Registry
     from odoo.tools import config
 
-    config.parse_config(["-d", database, *odoo_args])
+    config.parse_config(["-d", database, *odoo_args, f"--logfile={logfile}"])
+    odoo.netsvc.init_logger()  # Odoo's log to the file, the terminal keeps the progress lines
+    say("adding demo contacts and connecting the admin's mailbox")
     registry = Registry(database)
     with registry.cursor() as cr:
         env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
@@ -178,16 +190,22 @@ def configure(database, odoo_args, server):
         }
         mailbox = mailbox.write(values) and mailbox if mailbox else mailbox.create(values)
         cr.commit()
+        say("first sync of the admin's mailbox")
         mailbox.with_user(admin).action_sync_now()
         cr.commit()
         count = env["crm.email"].with_user(admin).search_count([])
-        print(f"[demo] admin's mailbox synced: {count} customer emails in CRM")
+        say(f"first sync done: {count} customer emails in CRM (mail from unknown senders left out)")
+
+
+def say(text):
+    print(f"[demo] {text}", flush=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database", default="crm_mail_demo")
     parser.add_argument("--addons-path")
+    parser.add_argument("--logfile", default=str(DEMO_DIR / "odoo.log"), help="Odoo's log")
     parser.add_argument(
         "--stop-mailbox", action="store_true", help="stop the demo Dovecot and exit"
     )
@@ -200,9 +218,11 @@ def main():
     odoo_args = [f"--addons-path={args.addons_path}", *db_args]
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     server = start_dovecot()
-    if not database_exists(args.database):
-        install(args.database, odoo_args)
-    configure(args.database, odoo_args, server)
+    if database_exists(args.database):
+        say(f"database {args.database} already exists (scripts/demo --reset starts over)")
+    else:
+        install(args.database, odoo_args, args.logfile)
+    configure(args.database, odoo_args, server, args.logfile)
 
 
 if __name__ == "__main__":

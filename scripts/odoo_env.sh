@@ -32,11 +32,13 @@ export PGHOST="${CMC_DB_HOST:-127.0.0.1}" PGPORT="${CMC_DB_PORT:-5432}" PGUSER="
 
 odoo_missing_help() {
     cat >&2 <<MSG
-Odoo 18 is required for this step, and ${ODOO_PROBLEM}.
-Provide Odoo 18.0 to this python3 (any one of):
-  * a source checkout of Odoo 18.0 made importable:  python3 -m pip install -e /path/to/odoo
-    (or put the checkout's directory on PYTHONPATH), plus its Python dependencies;
-  * the official Odoo 18.0 package for your distribution.
-Then run this command again. Set ODOO_ADDONS_PATH if Odoo's addons (crm, mail, ...) are elsewhere.
+Odoo 18 is needed for this step, and ${ODOO_PROBLEM}.
+Set ODOO_PATH to an Odoo 18.0 checkout, for example:
+
+    git clone --depth 1 --branch 18.0 https://github.com/odoo/odoo.git ~/odoo-18.0
+    ODOO_PATH=~/odoo-18.0 $0
+
+With ODOO_PATH set, Odoo's Python dependencies (scripts/odoo18-requirements.txt) and the
+checkout are installed for this python3 ($(command -v python3)), then the command goes on.
 MSG
 }

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from crm_mail_channel_core.testing._process import pid_alive as _pid_alive  # noqa: E402
+from crm_mail_channel_testing._process import pid_alive as _pid_alive  # noqa: E402
 
 RUN_DIR = ROOT / ".run" / "services"
 SERVICES_FILE = ROOT / ".run" / "services.json"
@@ -44,7 +44,7 @@ def _pid_running(info: dict) -> bool:
 
 # ---- dovecot ---------------------------------------------------------------------------------
 def start_dovecot(info: dict | None) -> dict:
-    from crm_mail_channel_core.testing.dovecot import DovecotServer
+    from crm_mail_channel_testing.dovecot import DovecotServer
 
     if info:
         server = DovecotServer.attach(info)
@@ -58,7 +58,7 @@ def start_dovecot(info: dict | None) -> dict:
 
 
 def stop_dovecot(info: dict) -> None:
-    from crm_mail_channel_core.testing.dovecot import DovecotServer
+    from crm_mail_channel_testing.dovecot import DovecotServer
 
     DovecotServer.attach(info).stop()
 
@@ -69,7 +69,7 @@ dovecot_running = _pid_running
 # ---- knot / smtp sink (launchers written by other engineers; imported lazily) ---------------
 def start_knot(info: dict | None) -> dict:
     try:
-        from crm_mail_channel_core.testing.knot import KnotServer
+        from crm_mail_channel_testing.knot import KnotServer
     except ImportError as exc:
         raise RuntimeError(f"knot launcher not available ({exc})") from exc
     if info:
@@ -83,14 +83,14 @@ def start_knot(info: dict | None) -> dict:
 
 
 def stop_knot(info: dict) -> None:
-    from crm_mail_channel_core.testing.knot import KnotServer
+    from crm_mail_channel_testing.knot import KnotServer
 
     KnotServer.attach(info).stop()
 
 
 def start_smtp(info: dict | None) -> dict:
     try:
-        from crm_mail_channel_core.testing.smtp_sink import SmtpSink
+        from crm_mail_channel_testing.smtp_sink import SmtpSink
     except ImportError as exc:
         raise RuntimeError(f"smtp sink launcher not available ({exc})") from exc
     if info and _pid_alive(info.get("pid")):
@@ -103,7 +103,7 @@ def start_smtp(info: dict | None) -> dict:
 
 
 def stop_smtp(info: dict) -> None:
-    from crm_mail_channel_core.testing.smtp_sink import SmtpSink
+    from crm_mail_channel_testing.smtp_sink import SmtpSink
 
     SmtpSink.attach(info).stop()
 

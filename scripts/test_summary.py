@@ -40,6 +40,9 @@ def main():
     }
     passed = failed = skipped = 0
     print("\n=== Summary")
+    lint = results / "lint.status"
+    if lint.exists():
+        print("lint: clean" if lint.read_text().strip() == "0" else "lint: FAILED (see above)")
     for name, counts in layers.items():
         if counts is None:
             print(f"{name}: not run")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crm_mail_channel_core.mailbox_client import MailboxSettings
-from crm_mail_channel_core.testing.dovecot import DovecotServer, ensure_dovecot
+from crm_mail_channel_testing.dovecot import DovecotServer, ensure_dovecot
 
 
 @pytest.fixture(scope="session")

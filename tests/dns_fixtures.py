@@ -16,13 +16,13 @@ import pytest
 
 from crm_mail_channel_core.dkim_sign import generate_key_pair
 from crm_mail_channel_core.dns_check import make_resolver
-from crm_mail_channel_core.testing.knot import (
+from crm_mail_channel_testing.knot import (
     Blackhole,
     KnotServer,
     blackhole_nameserver,
     ensure_knot,
 )
-from crm_mail_channel_core.testing.smtp_sink import SmtpSink, ensure_smtp_sink
+from crm_mail_channel_testing.smtp_sink import SmtpSink, ensure_smtp_sink
 
 ZONES = ("example.test", "customer.test", "acme.test", "other.test")
 PROVIDER_SPF = "spf.example.test"  # the "ESP" include every customer must add

@@ -18,12 +18,22 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from crm_mail_channel_core.dkim_sign import (
+    CLAIM_EMAIL,
+    CLAIM_LOGIN,
+    CLAIM_MAILBOX,
+    CLAIM_VERIFIED,
+    REFUSED_NO_SENDER,
+    REFUSED_NOT_OWNED,
+    REFUSED_OTHER_OWNER,
+    REFUSED_SHARED,
+    address_owners,
     check_dkim,
     dkim_record_name,
     dkim_txt_value,
     new_selector,
     parse_tag_list,
     public_key_from_private,
+    sender_refusal,
     sign_message,
     split_txt,
     verify_message,
@@ -265,3 +275,49 @@ class TestSigning:
         signed = sign_message(_message("customer.test"), "s1", "customer.test", key_pair[0])
         with pytest.raises(DnsTimeout):
             verify_message(signed, slow_resolver)
+
+
+class TestWhoMayBeSignedFor:
+    """Mail is signed only from the sender's own address or a system address of the company."""
+
+    CEO, SAM, ANN = 1, 2, 3
+    SYSTEM = ("notifications@example.test", "bounce@example.test")
+
+    def test_own_address_by_any_single_claim(self):
+        for kind in (CLAIM_VERIFIED, CLAIM_LOGIN, CLAIM_EMAIL, CLAIM_MAILBOX):
+            assert sender_refusal("sam@example.test", self.SAM, [(self.SAM, kind)]) is None
+        assert sender_refusal("sam@example.test", self.SAM, [(self.SAM, CLAIM_EMAIL)] * 2) is None
+
+    def test_someone_elses_address_is_refused(self):
+        claims = [(self.CEO, CLAIM_LOGIN), (self.CEO, CLAIM_EMAIL)]
+        assert sender_refusal("ceo@example.test", self.SAM, claims) == REFUSED_OTHER_OWNER
+        assert sender_refusal("ceo@example.test", self.CEO, claims) is None
+
+    def test_self_declared_claims_never_beat_an_administered_one(self):
+        # Sam set his own email and a mailbox login to the CEO's address
+        claims = [(self.CEO, CLAIM_LOGIN), (self.SAM, CLAIM_EMAIL), (self.SAM, CLAIM_MAILBOX)]
+        assert address_owners(claims) == {self.CEO}
+        assert sender_refusal("ceo@example.test", self.SAM, claims) == REFUSED_OTHER_OWNER
+        assert sender_refusal("ceo@example.test", self.CEO, claims) is None
+        # a verified address belongs to whoever proved it, whatever the logins say
+        claims.append((self.ANN, CLAIM_VERIFIED))
+        assert address_owners(claims) == {self.ANN}
+        assert sender_refusal("ceo@example.test", self.CEO, claims) == REFUSED_OTHER_OWNER
+
+    def test_two_self_declared_claims_make_it_nobodys(self):
+        claims = [(self.SAM, CLAIM_EMAIL), (self.ANN, CLAIM_MAILBOX)]
+        assert address_owners(claims) == set()
+        assert sender_refusal("sales@example.test", self.SAM, claims) == REFUSED_SHARED
+        assert sender_refusal("sales@example.test", self.CEO, claims) == REFUSED_SHARED
+
+    def test_unclaimed_address_and_no_sender(self):
+        assert sender_refusal("x@example.test", self.SAM, []) == REFUSED_NOT_OWNED
+        claims = [(self.CEO, CLAIM_LOGIN)]
+        assert sender_refusal("ceo@example.test", None, claims) == REFUSED_NO_SENDER
+
+    def test_system_addresses_are_signed_for_everyone(self):
+        for sender in (self.SAM, self.CEO, None):
+            assert sender_refusal(self.SYSTEM[0], sender, [], self.SYSTEM) is None
+        # even one a user claims as theirs: it is the company's
+        claims = [(self.SAM, CLAIM_EMAIL)]
+        assert sender_refusal(self.SYSTEM[1], self.CEO, claims, self.SYSTEM) is None

@@ -20,7 +20,7 @@ from crm_mail_channel_core.mailbox_client import (
     open_session,
     test_connection,
 )
-from crm_mail_channel_core.testing.samples import make_message
+from crm_mail_channel_testing.samples import make_message
 from tests.conftest import imap_settings, pop3_settings
 
 

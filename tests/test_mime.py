@@ -4,7 +4,7 @@ import pytest
 
 from crm_mail_channel_core.errors import MessageParseError
 from crm_mail_channel_core.mime import parse_message
-from crm_mail_channel_core.testing.samples import make_message, sample_corpus
+from crm_mail_channel_testing.samples import make_message, sample_corpus
 
 BASIC = make_message(
     "Jörg Müller <Joerg@Example.com>",

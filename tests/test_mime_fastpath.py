@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from crm_mail_channel_core import mime
 from crm_mail_channel_core.errors import MessageParseError
 from crm_mail_channel_core.mime import parse_message
-from crm_mail_channel_core.testing.samples import make_message, sample_corpus
+from crm_mail_channel_testing.samples import make_message, sample_corpus
 
 
 def _outcome(func, raw, limit=None):

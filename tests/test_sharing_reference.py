@@ -1,7 +1,8 @@
 """Layer 1: the reference sharing model and the excluded-domain policy (no Odoo)."""
 
-from crm_mail_channel_core import sharing, sharing_domains
-from crm_mail_channel_core.sharing import Email, Lead, Organisation, Partner, User
+from crm_mail_channel_core import sharing_domains
+from crm_mail_channel_testing import sharing_reference as sharing
+from crm_mail_channel_testing.sharing_reference import Email, Lead, Organisation, Partner, User
 
 
 def org(**users):

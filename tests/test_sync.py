@@ -10,7 +10,7 @@ import pytest
 from crm_mail_channel_core.errors import ServerError
 from crm_mail_channel_core.mailbox_client import open_session
 from crm_mail_channel_core.sync import FolderState, SyncOptions, run_imap_sync, run_pop3_sync
-from crm_mail_channel_core.testing.samples import make_message, sample_corpus
+from crm_mail_channel_testing.samples import make_message, sample_corpus
 from tests.conftest import pop3_settings
 
 

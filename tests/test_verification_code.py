@@ -16,10 +16,11 @@ from crm_mail_channel_core.verification_code import (
     hash_code,
     is_expired,
     is_locked,
+    lock_after_failure,
     new_salt,
-    register_failure,
     remaining_attempts,
     resend_wait,
+    window_expired,
 )
 
 NOW = datetime(2026, 11, 27, 12, 0, 0)
@@ -54,7 +55,8 @@ def test_policy_defaults():
         CodePolicy(
             validity=timedelta(days=15),
             max_attempts=5,
-            lockout=timedelta(minutes=30),
+            attempt_window=timedelta(hours=24),
+            lockout=timedelta(hours=1),
             resend_cooldown=timedelta(seconds=60),
         )
         == DEFAULT_POLICY
@@ -76,21 +78,32 @@ def test_resend_cooldown():
     assert resend_wait(None, NOW) == timedelta(0)
 
 
-def test_five_failures_lock_for_thirty_minutes_then_reset():
-    attempts, locked_until = 0, None
-    for expected in range(1, 5):
-        attempts, locked_until = register_failure(attempts, NOW)
-        assert (attempts, locked_until) == (expected, None)
-        assert remaining_attempts(attempts) == 5 - expected
-    attempts, locked_until = register_failure(attempts, NOW)
-    assert locked_until == NOW + timedelta(minutes=30)
-    assert attempts == 0
-    assert is_locked(locked_until, NOW + timedelta(minutes=29))
-    assert not is_locked(locked_until, NOW + timedelta(minutes=30))
+def test_five_failures_in_a_day_lock_for_an_hour():
+    for failures in range(1, 5):
+        assert lock_after_failure(failures, NOW) is None
+        assert remaining_attempts(failures) == 5 - failures
+    locked_until = lock_after_failure(5, NOW)
+    assert locked_until == NOW + timedelta(hours=1)
+    assert remaining_attempts(5) == 0
+    assert is_locked(locked_until, NOW + timedelta(minutes=59))
+    assert not is_locked(locked_until, NOW + timedelta(hours=1))
     assert not is_locked(None, NOW)
+    # past the fifth, every wrong try within the day locks again: one guess an hour at most
+    assert lock_after_failure(6, NOW + timedelta(hours=2)) == NOW + timedelta(hours=3)
+    assert remaining_attempts(9) == 0
+
+
+def test_count_window_is_a_day_from_the_first_wrong_try():
+    assert window_expired(None, NOW)
+    assert not window_expired(NOW, NOW + timedelta(hours=23, minutes=59))
+    assert window_expired(NOW, NOW + timedelta(hours=24))
+    assert window_expired(
+        NOW, NOW + timedelta(minutes=2), CodePolicy(attempt_window=timedelta(minutes=1))
+    )
 
 
 def test_aware_datetimes_work_too():
     now = NOW.replace(tzinfo=timezone.utc)
     assert not is_expired(now, now + timedelta(days=1))
-    assert register_failure(4, now)[1] == now + timedelta(minutes=30)
+    assert lock_after_failure(5, now) == now + timedelta(hours=1)
+    assert not window_expired(now, now + timedelta(hours=1))

@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 
-from .crm_email import _check_access_in_sql
+from .orm_seams import check_access_in_sql
 
 PARTS = [("subject", "Subject"), ("body", "Body and attachments")]
 LEVEL_PARTS = {"full": ("subject", "body"), "subject": ("subject",), "metadata": ()}
@@ -20,6 +20,7 @@ class CrmEmailContent(models.Model):
     """
 
     _name = "crm.email.content"
+    _inherit = ["crm.mail.write.guard"]
     _description = "CRM Email Content"
     _order = "email_id, part"
     _rec_name = "part"
@@ -56,7 +57,7 @@ class CrmEmailContent(models.Model):
 
     def _check_access(self, operation):
         # Same rules, evaluated in SQL rather than in Python (see crm.email._check_access).
-        return _check_access_in_sql(self, operation, super()._check_access)
+        return check_access_in_sql(self, operation, super()._check_access)
 
     @api.model
     def _audience_parts(self):

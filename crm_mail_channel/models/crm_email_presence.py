@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 from crm_mail_channel_core import sharing_domains
 
@@ -7,6 +7,7 @@ class CrmEmailPresence(models.Model):
     """Where an email sits in one mailbox: folder, UID, flags, owner."""
 
     _name = "crm.email.presence"
+    _inherit = ["crm.mail.write.guard"]
     _description = "Email in a Mailbox"
     _order = "id"
 
@@ -95,9 +96,19 @@ class CrmEmailPresence(models.Model):
                 presence.email_id.partner_ids & presence.user_id.email_shared_partner_ids
             )
 
-    @api.depends("share_override", "is_excluded", "contact_shared", "user_id.email_sharing_mode")
+    @api.depends(
+        "share_override",
+        "is_excluded",
+        "contact_shared",
+        "user_id.email_sharing_mode",
+        "email_id.is_colleague_mail",
+    )
     def _compute_is_shared(self):
         for presence in self:
+            if presence.email_id.is_colleague_mail:
+                # Mail between colleagues stays with its owner, whatever else is chosen.
+                presence.is_shared = False
+                continue
             override = presence.share_override
             mode = presence.user_id.email_sharing_mode
             if override != "default":
@@ -111,24 +122,26 @@ class CrmEmailPresence(models.Model):
 
     def _sharing_reason(self):
         self.ensure_one()
+        if self.email_id.is_colleague_mail:
+            return self.env._("mail between colleagues is never shared")
         if self.share_override == "shared":
-            return _("thread shared")
+            return self.env._("thread shared")
         if self.share_override == "private":
-            return _("thread made private")
+            return self.env._("thread made private")
         mode = self.user_id.email_sharing_mode
         if mode == "public":
             return (
-                _("public mode, but every outside participant is in an excluded domain")
+                self.env._("public mode, but every outside participant is in an excluded domain")
                 if (self.is_excluded)
-                else _("public mode")
+                else self.env._("public mode")
             )
         if mode == "custom":
             return (
-                _("custom mode, contact shared")
+                self.env._("custom mode, contact shared")
                 if self.contact_shared
-                else _("custom mode, no shared contact")
+                else self.env._("custom mode, no shared contact")
             )
-        return _("private mode")
+        return self.env._("private mode")
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -1,4 +1,4 @@
-from odoo import _, fields, models
+from odoo import fields, models
 
 
 class CrmLead(models.Model):
@@ -28,7 +28,7 @@ class CrmLead(models.Model):
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",
-            "name": _("Emails of %s", self.name),
+            "name": self.env._("Emails of %s", self.name),
             "res_model": "crm.email",
             "view_mode": "list,form",
             "views": [(False, "list"), (False, "form")],
@@ -53,7 +53,7 @@ class CrmLead(models.Model):
         self.check_access("write")
         return {
             "type": "ir.actions.act_window",
-            "name": _("Pull recent threads into this deal"),
+            "name": self.env._("Pull recent threads into this deal"),
             "res_model": "crm.lead.pull.threads.wizard",
             "view_mode": "form",
             "views": [(False, "form")],

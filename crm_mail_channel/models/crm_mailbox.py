@@ -3,8 +3,8 @@ import threading
 import time
 from datetime import timedelta
 
-from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from crm_mail_channel_core import errors, mailbox_client, presets, sync
@@ -22,6 +22,9 @@ STATES = [
     ("error", "Error"),
     ("paused", "Paused"),
 ]
+# What a stored password was typed for: changing any of them drops it (see write()), and the
+# connection code only uses a password whose fingerprint still matches them.
+CONNECTION_FIELDS = ("protocol", "host", "port", "security", "ssl_verify", "login", "user_id")
 # Cron: mailboxes per batch, seconds one mailbox may take per run, minutes between syncs.
 CRON_BATCH_SIZE = 10
 MAILBOX_MAX_SECONDS = 60
@@ -37,12 +40,18 @@ def _preset_selection(_model=None):
 
 
 class CrmMailbox(models.Model):
-    """A user's own mailbox, synced into CRM."""
+    """A user's own mailbox, synced into CRM.
+
+    This file: fields, ownership, and the sync of one mailbox. The password and the
+    connection are in crm_mailbox_connection.py, copies of sent mail in
+    crm_mailbox_sent_copy.py.
+    """
 
     _name = "crm.mailbox"
     _description = "CRM Mailbox"
     _order = "user_id, id"
 
+    # Owner: set at creation; only an administrator may create for or hand over to another
     name = fields.Char(compute="_compute_name", store=True, readonly=False)
     active = fields.Boolean(default=True)
     user_id = fields.Many2one(
@@ -53,6 +62,8 @@ class CrmMailbox(models.Model):
         default=lambda self: self.env.user,
     )
     company_id = fields.Many2one(related="user_id.company_id", store=True)
+    is_owner = fields.Boolean(compute="_compute_is_owner")
+    # Server (changing one of these drops the saved password, see CONNECTION_FIELDS)
     preset = fields.Selection(_preset_selection, "Provider")
     preset_note = fields.Char(compute="_compute_preset_note")
     pop3_warning = fields.Text(compute="_compute_preset_note")
@@ -66,25 +77,21 @@ class CrmMailbox(models.Model):
         help="Leave on. Turn off only for a server with a self-signed certificate you trust.",
     )
     login = fields.Char()
-    # Write-only: the value lives in crm.mail.secret, which no user can read.
-    password = fields.Char(
-        compute="_compute_password",
-        inverse="_inverse_password",
-        store=False,
-        copy=False,
-    )
-    has_password = fields.Boolean(compute="_compute_password")
-    state = fields.Selection(STATES, required=True, default="draft", readonly=True, index=True)
-    last_error = fields.Text(readonly=True)
-    last_sync_date = fields.Datetime("Last sync attempt", readonly=True)
-    last_success_date = fields.Datetime("Last successful sync", readonly=True)
-    backlog = fields.Integer(readonly=True, help="Messages known on the server, not imported yet.")
+    # What the sync takes
     sync_window_days = fields.Integer(
         "First sync reaches back (days)",
         default=90,
         required=True,
     )
     max_message_size_mb = fields.Integer("Largest message imported (MB)", default=25)
+    # Sync state, written by the sync
+    state = fields.Selection(STATES, required=True, default="draft", readonly=True, index=True)
+    last_error = fields.Text(readonly=True)
+    last_sync_date = fields.Datetime("Last sync attempt", readonly=True)
+    last_success_date = fields.Datetime("Last successful sync", readonly=True)
+    backlog = fields.Integer(readonly=True, help="Messages known on the server, not imported yet.")
+    last_imported = fields.Integer("Imported in last sync", readonly=True)
+    # Server folders and messages that failed to import
     folder_ids = fields.One2many("crm.mailbox.folder", "mailbox_id", readonly=True)
     quarantine_ids = fields.One2many(
         "crm.mailbox.quarantine",
@@ -93,7 +100,6 @@ class CrmMailbox(models.Model):
         domain=[("state", "=", "pending")],
     )
     quarantine_count = fields.Integer("Quarantined", compute="_compute_quarantine_count")
-    last_imported = fields.Integer("Imported in last sync", readonly=True)
 
     _sql_constraints = [
         ("port_positive", "CHECK(port >= 0 AND port < 65536)", "The port must be 0-65535."),
@@ -103,7 +109,13 @@ class CrmMailbox(models.Model):
     @api.depends("login", "user_id")
     def _compute_name(self):
         for mailbox in self:
-            mailbox.name = mailbox.login or mailbox.user_id.name or _("Mailbox")
+            mailbox.name = mailbox.login or mailbox.user_id.name or self.env._("Mailbox")
+
+    @api.depends_context("uid")
+    @api.depends("user_id")
+    def _compute_is_owner(self):
+        for mailbox in self:
+            mailbox.is_owner = mailbox.user_id == self.env.user
 
     @api.depends("preset", "protocol")
     def _compute_preset_note(self):
@@ -112,23 +124,10 @@ class CrmMailbox(models.Model):
             mailbox.preset_note = preset.note if preset else False
             mailbox.pop3_warning = presets.POP3_WARNING
 
-    def _compute_password(self):
-        secrets = self.env["crm.mail.secret"]
-        for mailbox in self:
-            mailbox.password = False
-            mailbox.has_password = bool(mailbox.id and secrets._get_secret(mailbox, "password"))
-
-    def _inverse_password(self):
-        secrets = self.env["crm.mail.secret"]
-        for mailbox in self:
-            if mailbox.password:
-                secrets._set_secret(mailbox, "password", mailbox.password)
-        # Never keep the clear value in the cache: any later read computes False again.
-        self.invalidate_recordset(["password", "has_password"], flush=False)
-
     def _compute_quarantine_count(self):
         counts = dict(
             self.env["crm.mailbox.quarantine"]
+            # sudo: a count only, for mailboxes the user already reads (crm.mailbox rules).
             .sudo()
             ._read_group(
                 [("mailbox_id", "in", self.ids), ("state", "=", "pending")],
@@ -165,68 +164,122 @@ class CrmMailbox(models.Model):
         if self.port in ports.values():
             self.port = ports[(self.protocol, self.security)]
 
-    def _get_password(self):
-        """Clear-text password, for the sync code only."""
-        self.ensure_one()
-        return self.env["crm.mail.secret"]._get_secret(self, "password") or ""
+    # ------------------------------------------------------------------ CRUD
+    @api.model_create_multi
+    def create(self, vals_list):
+        mailboxes = super().create(vals_list)
+        # After create, so that a default_user_id in the context is caught too.
+        if not self._crm_is_admin() and mailboxes.filtered(lambda m: m.user_id != self.env.user):
+            raise AccessError(
+                self.env._("Only an administrator can create a mailbox for another user.")
+            )
+        return mailboxes
 
     def write(self, vals):
-        if {"host", "port", "login", "protocol", "security", "password"} & set(vals) and (
-            "state" not in vals
-        ):
+        reconnect = self.browse()
+        if set(CONNECTION_FIELDS) & set(vals):
+            # Before comparing values: the same check the ORM makes below.
+            self.check_access("write")
+            if "user_id" in vals:
+                self._crm_check_owner_change(vals["user_id"])
+            reconnect = self._crm_connection_changes(vals)
+        result = super().write(vals)
+        if reconnect and not vals.get("password"):
+            # A password goes to the server and account it was typed for, nowhere else:
+            # whoever points the mailbox elsewhere (an administrator included) types it again.
+            self.env["crm.mail.secret"]._drop_secrets(reconnect, "password")
+            reconnect.invalidate_recordset(["has_password"])
+        if (reconnect or "password" in vals) and "state" not in vals:
             # New connection details: the next sync tells whether they work.
-            for mailbox in self.filtered(lambda m: m.state == "error"):
-                mailbox.sudo().state = "connected"
-        return super().write(vals)
+            errored = self.filtered(lambda m: m.state == "error")
+            if errored:
+                super(CrmMailbox, errored).write({"state": "connected"})
+        return result
 
     def unlink(self):
-        self.env["crm.mail.secret"]._drop_secrets(self)
-        return super().unlink()
+        ids = self.ids
+        result = super().unlink()
+        self.env["crm.mail.secret"]._drop_secrets(self.browse(ids))
+        return result
 
-    # ------------------------------------------------------------------ connection
-    def _mailbox_settings(self, timeout=30):
-        self.ensure_one()
-        if not (self.host and self.login):
-            raise UserError(_("Fill in the server and the login first."))
-        return mailbox_client.MailboxSettings(
-            protocol=self.protocol,
-            host=self.host.strip(),
-            port=self.port,
-            security=self.security,
-            login=self.login.strip(),
-            password=self.sudo()._get_password(),
-            timeout=timeout,
-            ssl_verify=self.ssl_verify,
-        )
+    # ------------------------------------------------------------------ ownership
+    def _crm_is_admin(self):
+        return self.env.su or self.env.user.has_group("base.group_system")
 
-    def action_test_connection(self):
-        self.ensure_one()
+    def _crm_check_owner(self, allow_admin=False):
+        """Refuse unless the current user owns every mailbox of ``self`` (or is an
+        administrator, when ``allow_admin``). Buttons are RPC methods: ``browse(ids)`` checks
+        nothing, so each action calls this before it does anything."""
+        if self.env.su or (allow_admin and self.env.user.has_group("base.group_system")):
+            return
+        message = self.env._("Only the owner of this mailbox can do this.")
         try:
-            result = mailbox_client.test_connection(self._mailbox_settings(timeout=15))
-        except errors.MailChannelError as exc:
-            raise UserError(exc.user_message) from None
-        if self.state in ("draft", "error"):
-            self.sudo().write({"state": "connected", "last_error": False})
-        details = ""
-        if isinstance(result, dict) and result.get("sent_folder"):
-            details = _(" Sent folder: %s.", result["sent_folder"])
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": _("Connection works"),
-                "message": _("CRM can read this mailbox.") + details,
-                "type": "success",
-                "sticky": False,
-                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
-            },
-        }
+            self.check_access("read")
+        except AccessError:
+            raise AccessError(message) from None
+        if self.filtered(lambda m: m.user_id != self.env.user):
+            raise AccessError(message)
 
+    def _crm_check_owner_change(self, new_user):
+        """Only administrators hand a mailbox to another user: whoever owns it receives the
+        copies of their sent mail in its Sent folder and owns the mail synced from it."""
+        if self._crm_is_admin():
+            return
+        new_id = new_user.id if isinstance(new_user, models.BaseModel) else new_user
+        if self.filtered(lambda m: m.user_id.id != new_id):
+            raise AccessError(
+                self.env._("Only an administrator can give a mailbox to another user.")
+            )
+
+    def _crm_connection_changes(self, vals):
+        """The mailboxes whose connection details ``vals`` really changes."""
+        names = [name for name in CONNECTION_FIELDS if name in vals]
+        changed = self.browse()
+        for mailbox in self:
+            for name in names:
+                field = self._fields[name]
+                new = field.convert_to_record(field.convert_to_cache(vals[name], mailbox), mailbox)
+                if new != mailbox[name]:
+                    changed |= mailbox
+                    break
+        return changed
+
+    # ------------------------------------------------------------------ buttons
     def action_pause(self):
-        self.sudo().write({"state": "paused"})
+        # Administrators may pause and resume from Mailbox Health: it moves no mail.
+        self._crm_check_owner(allow_admin=True)
+        self.write({"state": "paused"})
 
     def action_resume(self):
-        self.sudo().write({"state": "connected", "last_error": False})
+        self._crm_check_owner(allow_admin=True)
+        self.write({"state": "connected", "last_error": False})
+
+    def action_sync_now(self):
+        self.ensure_one()
+        self._crm_check_owner()
+        if self.state == "paused":
+            raise UserError(self.env._("This mailbox is paused. Resume it first."))
+        if not self._try_lock():
+            raise UserError(
+                self.env._("This mailbox is already syncing. Its new mail will appear in a moment.")
+            )
+        report = self._sync()
+        if self.state == "error":
+            # Not a UserError: that would roll back the error state and what was imported.
+            return self._crm_notification(
+                self.env._("Sync stopped"), self.last_error, "danger", sticky=True
+            )
+        if report and report.backlog:
+            message = self.env._(
+                "%(n)s emails imported, %(b)s more to come at the next sync.",
+                n=self.last_imported,
+                b=report.backlog,
+            )
+        else:
+            message = self.env._(
+                "%(n)s emails imported. The mailbox is up to date.", n=self.last_imported
+            )
+        return self._crm_notification(self.env._("Sync done"), message, "success")
 
     # ------------------------------------------------------------------ sync
     def _try_lock(self):
@@ -239,48 +292,6 @@ class CrmMailbox(models.Model):
             )
         )
         return bool(self.env.cr.fetchone())
-
-    def action_sync_now(self):
-        self.ensure_one()
-        if self.state == "paused":
-            raise UserError(_("This mailbox is paused. Resume it first."))
-        if not self._try_lock():
-            raise UserError(
-                _("This mailbox is already syncing. Its new mail will appear in a moment.")
-            )
-        report = self._sync()
-        if self.state == "error":
-            # Not a UserError: that would roll back the error state and what was imported.
-            return {
-                "type": "ir.actions.client",
-                "tag": "display_notification",
-                "params": {
-                    "title": _("Sync stopped"),
-                    "message": self.last_error,
-                    "type": "danger",
-                    "sticky": True,
-                    "next": {"type": "ir.actions.client", "tag": "soft_reload"},
-                },
-            }
-        if report and report.backlog:
-            message = _(
-                "%(n)s emails imported, %(b)s more to come at the next sync.",
-                n=self.last_imported,
-                b=report.backlog,
-            )
-        else:
-            message = _("%(n)s emails imported. The mailbox is up to date.", n=self.last_imported)
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": _("Sync done"),
-                "message": message,
-                "type": "success",
-                "sticky": False,
-                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
-            },
-        }
 
     def _sync_options(self, max_seconds=None):
         self.ensure_one()
@@ -299,6 +310,8 @@ class CrmMailbox(models.Model):
         with a plain message; everything imported before the error stays.
         """
         self.ensure_one()
+        # sudo: callers are "Sync now" after _crm_check_owner() and the cron; the sync writes
+        # emails and presences for the owner only.
         mailbox = self.with_user(self.user_id).sudo()
         mailbox.write({"state": "syncing", "last_sync_date": fields.Datetime.now()})
         store = MailboxStore(mailbox)
@@ -315,38 +328,28 @@ class CrmMailbox(models.Model):
                     report = sync.run_imap_sync(session, store, options)
         except errors.MailChannelError as exc:
             _logger.warning("Sync of mailbox %s stopped: %s", self.id, exc)
-            mailbox.write(
-                {"state": "error", "last_error": exc.user_message, "last_imported": store.imported}
-            )
-            return report
+            error = exc.user_message
         except UserError as exc:
-            mailbox.write(
-                {"state": "error", "last_error": exc.args[0], "last_imported": store.imported}
-            )
-            return report
+            error = exc.args[0]
         except Exception:
             _logger.exception("Sync of mailbox %s failed", self.id)
-            mailbox.write(
-                {
-                    "state": "error",
-                    "last_error": _(
-                        "The sync stopped on an unexpected problem. It will be "
-                        "retried; nothing already imported is lost."
-                    ),
-                    "last_imported": store.imported,
-                }
+            error = self.env._(
+                "The sync stopped on an unexpected problem. It will be "
+                "retried; nothing already imported is lost."
             )
+        else:
+            vals = {
+                "state": "connected",
+                "last_error": False,
+                "last_success_date": fields.Datetime.now(),
+                "backlog": report.backlog or 0,
+                "last_imported": store.imported,
+            }
+            if report.errors:
+                vals["last_error"] = "\n".join(str(e) for e in report.errors)
+            mailbox.write(vals)
             return report
-        vals = {
-            "state": "connected",
-            "last_error": False,
-            "last_success_date": fields.Datetime.now(),
-            "backlog": report.backlog or 0,
-            "last_imported": store.imported,
-        }
-        if report.errors:
-            vals["last_error"] = "\n".join(str(e) for e in report.errors)
-        mailbox.write(vals)
+        mailbox.write({"state": "error", "last_error": error, "last_imported": store.imported})
         return report
 
     @api.model
@@ -366,7 +369,9 @@ class CrmMailbox(models.Model):
         """Sync due mailboxes a batch at a time; each under its row lock, committed alone."""
         auto_commit = not getattr(threading.current_thread(), "testing", False)
         domain = self._due_mailboxes_domain()
-        mailboxes = self.sudo().search(
+        # sudo: the scheduled job syncs every user's mailbox, each for its owner (_sync).
+        Mailbox = self.sudo()
+        mailboxes = Mailbox.search(
             domain, order="last_sync_date asc nulls first, id", limit=batch_size
         )
         started = time.monotonic()
@@ -381,111 +386,8 @@ class CrmMailbox(models.Model):
                 self.env.cr.commit()  # pylint: disable=invalid-commit
             if time.monotonic() - started > max_seconds * 3:
                 break
-        remaining = self.sudo().search_count(domain) if done else 0
+        remaining = Mailbox.search_count(domain) if done else 0
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         if auto_commit:
             self.env.cr.commit()  # pylint: disable=invalid-commit
         return done
-
-    def _push_seen(self, presences):
-        """Push the read state of these presences to the server now; on failure keep it
-        pending (seen_pending) for the next sync. Never raises a mail channel error."""
-        self.ensure_one()
-        mailbox = self.sudo()
-        presences = presences.sudo()
-        try:
-            with mailbox_client.open_session(mailbox._mailbox_settings(timeout=10)) as session:
-                for folder in presences.folder_id:
-                    for seen in (True, False):
-                        group = presences.filtered(
-                            lambda p, f=folder, s=seen: p.folder_id == f and p.is_seen == s
-                        )
-                        if group:
-                            session.set_seen(folder.name, group.mapped("uid"), seen)
-                            group.write({"seen_pending": False})
-        except (errors.MailChannelError, UserError) as exc:
-            _logger.info("Read state of mailbox %s kept for the next sync: %s", self.id, exc)
-
-    def _retry_quarantined(self, quarantines):
-        self.ensure_one()
-        if not self._try_lock():
-            raise UserError(_("This mailbox is syncing right now. Try again in a minute."))
-        mailbox = self.with_user(self.user_id).sudo()
-        store = MailboxStore(mailbox)
-        quarantines = quarantines.sudo().filtered(lambda q: q.state == "pending")
-        if self.protocol != "imap":
-            # POP3 has no fetch by key: release the UIDLs, the next sync reads them again.
-            quarantines.unlink()
-            return
-        try:
-            with mailbox_client.open_session(mailbox._mailbox_settings()) as session:
-                for folder in quarantines.folder_id:
-                    uids = quarantines.filtered(lambda q, f=folder: q.folder_id == f).mapped("uid")
-                    missing = store.import_uids(session, folder, uids, mailbox._sync_options())
-                    quarantines.filtered(
-                        lambda q, f=folder, m=missing: q.folder_id == f and q.uid in m
-                    ).write({"state": "skipped", "reason": _("No longer on the server.")})
-        except errors.MailChannelError as exc:
-            raise UserError(exc.user_message) from None
-
-    # ------------------------------------------------------------------ menus
-    @api.model
-    def action_open_my_mailbox(self):
-        mailbox = self.search([("user_id", "=", self.env.uid)], limit=1)
-        if not mailbox:
-            # A draft record from the start: the form's buttons (Test connection, Sync now)
-            # then reload this very record.
-            mailbox = self.create({"user_id": self.env.uid})
-        return {
-            "type": "ir.actions.act_window",
-            "name": _("My Mailbox"),
-            "res_model": "crm.mailbox",
-            "view_mode": "form",
-            "views": [(self.env.ref("crm_mail_channel.crm_mailbox_view_form").id, "form")],
-            "res_id": mailbox.id,
-            "target": "current",
-        }
-
-    # ------------------------------------------------------------------ sent copies (issue 4)
-    store_sent_on_server = fields.Boolean(
-        "Store sent messages on the server",
-        default=True,
-        help="Mail you send from CRM leaves through Odoo's outgoing server, so your provider "
-        "does not see it and your Sent folder stays empty unless CRM stores a copy there. "
-        "Leave this on for most providers (IMAP servers, cPanel/Plesk hosting, Zoho, Yahoo, "
-        "iCloud, and Gmail or Microsoft 365 when Odoo sends through another SMTP server). "
-        "Gmail and Microsoft 365 store a copy themselves only when Odoo sends through their "
-        "own SMTP server with this same account; CRM never shows such a copy twice. "
-        "To check: send yourself one message from CRM and look in Sent in your mail "
-        "program. Two copies there: turn this off. None: turn it on.",
-    )
-    pending_append_ids = fields.One2many(
-        "crm.mailbox.pending.append",
-        "mailbox_id",
-        readonly=True,
-        domain=[("state", "=", "failed")],
-    )
-    sent_copy_failed_count = fields.Integer(
-        "Sent copies waiting",
-        compute="_compute_sent_copy_failed",
-    )
-    sent_copy_error = fields.Text("Sent copy problem", compute="_compute_sent_copy_failed")
-
-    def _compute_sent_copy_failed(self):
-        Pending = self.env["crm.mailbox.pending.append"].sudo()
-        failed = Pending.search(
-            [("mailbox_id", "in", self.ids), ("state", "=", "failed")],
-            order="id desc",
-        )
-        for mailbox in self:
-            mine = failed.filtered(lambda p, m=mailbox: p.mailbox_id.id == m.id)
-            mailbox.sent_copy_failed_count = len(mine)
-            mailbox.sent_copy_error = mine[:1].last_error or False
-
-    def action_retry_sent_copies(self):
-        """Store again the sent mail whose copy could not reach the Sent folder."""
-        Pending = self.env["crm.mailbox.pending.append"].sudo()
-        Pending.search(
-            [("mailbox_id", "in", self.ids), ("state", "=", "failed"), ("raw", "!=", False)]
-        )._crm_append()
-        return True

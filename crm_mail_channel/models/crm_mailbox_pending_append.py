@@ -2,7 +2,7 @@ import base64
 import logging
 from datetime import timedelta
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from crm_mail_channel_core import errors, mailbox_client
@@ -44,9 +44,14 @@ class CrmMailboxPendingAppend(models.Model):
     # ------------------------------------------------------------------ queueing
     @api.model
     def _crm_queue_sent_copy(self, email, user):
-        """Queue a copy of ``email`` for ``user``'s mailbox if it stores sent mail itself."""
+        """Queue a copy of ``email`` for ``user``'s mailbox if it stores sent mail itself.
+
+        Called by crm.email for the author of mail just posted from CRM: the copy goes to the
+        mailbox that ``user`` owns, and only an administrator can change who owns a mailbox.
+        """
         mailbox = (
             self.env["crm.mailbox"]
+            # sudo: the author's own mailbox, found by owner (see docstring).
             .sudo()
             .search(
                 [
@@ -59,12 +64,14 @@ class CrmMailboxPendingAppend(models.Model):
         )
         if not mailbox:
             return self.browse()
+        # sudo: the queue has no write access for users; internal bookkeeping of the send.
         existing = self.sudo().search(
             [("email_id", "=", email.id), ("mailbox_id", "=", mailbox.id)],
             limit=1,
         )
         if existing:
             return existing
+        # sudo: same bookkeeping as above.
         return self.sudo().create(
             {
                 "mailbox_id": mailbox.id,
@@ -75,6 +82,7 @@ class CrmMailboxPendingAppend(models.Model):
 
     @api.model
     def _crm_waiting(self, message_id):
+        # sudo: called by the mail server hook while sending, whoever runs the queue.
         return self.sudo().search([("message_id", "=", message_id), ("state", "=", "waiting")])
 
     @api.model
@@ -100,12 +108,14 @@ class CrmMailboxPendingAppend(models.Model):
             if not items:
                 continue
             try:
+                # sudo: the queue only holds copies for their sender's own mailbox; the
+                # password is used only for the server it was typed for (_get_password).
                 settings = mailbox.sudo()._mailbox_settings(timeout=APPEND_TIMEOUT)
                 with mailbox_client.open_session(settings) as session:
                     sent = next((f for f in session.list_sync_folders() if f.role == "sent"), None)
                     if not sent:
                         raise UserError(
-                            _(
+                            self.env._(
                                 "The mailbox has no Sent folder. Create one in your mail program; "
                                 "the copy will be stored at the next try."
                             )
@@ -120,7 +130,7 @@ class CrmMailboxPendingAppend(models.Model):
                     reason = exc.args[0]
                 else:
                     _logger.info("Storing sent mail in mailbox %s failed: %s", mailbox.id, exc)
-                    reason = _("The copy could not be stored in Sent: %s", exc)
+                    reason = self.env._("The copy could not be stored in Sent: %s", exc)
                 failed = items.filtered(lambda p: p.state != "done")
                 for item in failed:
                     item.write(
@@ -136,14 +146,16 @@ class CrmMailboxPendingAppend(models.Model):
     def _crm_stored(self, folder_name, uid):
         """The copy is in Sent with ``uid``: record where it sits, so sync never doubles it."""
         self.ensure_one()
+        # sudo: bookkeeping of a copy the append just stored in this mailbox's own Sent.
         mailbox = self.mailbox_id.sudo()
         folder = mailbox.folder_ids.filtered(lambda f: f.role == "sent")[:1]
         if not folder:
             folder = (
                 self.env["crm.mailbox.folder"]
-                .sudo()
+                .sudo()  # sudo: same bookkeeping; users cannot create folders.
                 .create({"mailbox_id": mailbox.id, "name": folder_name, "role": "sent"})
             )
+        # sudo: same bookkeeping; presences are written by the addon's own methods only.
         Presence = self.env["crm.email.presence"].sudo()
         presence = Presence.search(
             [
@@ -185,6 +197,7 @@ class CrmMailboxPendingAppend(models.Model):
 
     @api.model
     def _cron_retry(self, limit=200):
+        # sudo: the scheduled job retries every mailbox's copies, each to its own mailbox.
         pending = self.sudo().search(self._crm_retry_domain(), limit=limit)
         pending._crm_append()
         return len(pending)
@@ -193,6 +206,7 @@ class CrmMailboxPendingAppend(models.Model):
     def _gc_pending_appends(self):
         """Forget stored copies after a month, and copies of mail that never left after a week."""
         now = fields.Datetime.now()
+        # sudo: clean-up job over every mailbox.
         self.sudo().search(
             [
                 "|",

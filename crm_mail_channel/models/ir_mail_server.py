@@ -1,15 +1,35 @@
+import contextvars
 import copy
 import io
 import logging
 from email.generator import BytesGenerator
 
-from odoo import api, models, modules, tools
+from odoo import SUPERUSER_ID, api, models, modules, tools
+from odoo.tools import SQL
 
 from crm_mail_channel_core import dkim_sign
 
 _logger = logging.getLogger(__name__)
 
 DKIM_HEADER = "DKIM-Signature"
+
+
+class SendingAuthor:
+    """The user a message is sent for, and the messages not signed for them (with why).
+
+    ``mail.mail._send`` sets one around each creator's mails, in ``SENDING_AUTHOR``: a context
+    variable of this thread, not a key of the Odoo context, which RPC callers fill as they like.
+    Without one (another sending path) the message is sent for the current user.
+    """
+
+    __slots__ = ("unsigned", "user_id")
+
+    def __init__(self, user_id):
+        self.user_id = user_id  # None: the system sends, for no user
+        self.unsigned = {}  # Message-Id -> why it was not signed
+
+
+SENDING_AUTHOR = contextvars.ContextVar("crm_mail_channel_sending_author", default=None)
 
 
 def wire_bytes(message, smtp_from, smtp_to_list):
@@ -51,10 +71,11 @@ def prepend_raw_header(message, name, folded_value):
 class IrMailServer(models.Model):
     _inherit = "ir.mail_server"
 
-    # ---- crm_mail_channel: DKIM signing (issue 5) ---------------------------------------------
+    # ---- DKIM signing, only for the sender's own addresses and the company's ------------------
 
     def _prepare_email_message(self, message, smtp_session):
-        """DKIM-sign every outgoing message whose final From is on an authenticated domain.
+        """DKIM-sign an outgoing message whose final From is on an authenticated domain and
+        belongs to the user it is sent for (or is a system address of the company).
 
         Runs on every sending path (mail.mail, send_email callers, tests of the SMTP server)
         after Odoo has set the final From and removed Bcc.
@@ -68,11 +89,23 @@ class IrMailServer(models.Model):
         return smtp_from, smtp_to_list, message
 
     def _crm_dkim_sign(self, message, smtp_from, smtp_to_list):
+        if len(message.get_all("From") or []) != 1:
+            return False  # receivers may read another From than the one checked here
+        # Strict: a From naming several addresses has no single owner, and is not signed.
         from_email = tools.email_normalize(message.get("From") or "")
         if not from_email:
             return False
         key = self.env["crm.mail.domain"]._get_signing_key(from_email.rsplit("@", 1)[1])
         if not key:
+            return False
+        author = SENDING_AUTHOR.get()
+        sender_id = author.user_id if author else self.env.uid
+        refusal = self._crm_signing_refusal(from_email, sender_id)
+        if refusal:
+            message_id = message.get("Message-Id") or ""
+            _logger.info("Mail %s is sent without DKIM signature because %s", message_id, refusal)
+            if author:
+                author.unsigned[message_id] = refusal
             return False
         selector, domain, private_pem = key
         raw = wire_bytes(message, smtp_from, smtp_to_list)
@@ -83,7 +116,100 @@ class IrMailServer(models.Model):
         prepend_raw_header(message, name.strip(), value)
         return True
 
-    # ---- crm_mail_channel: copy of sent mail in the sender's Sent folder (issue 4) ------------
+    @api.model
+    def _crm_signing_refusal(self, address, sender_id):
+        """Why mail from ``address`` is not signed for the user ``sender_id``, or False.
+
+        ``sender_id`` is the user the message is sent for (None or the superuser: the system).
+        Signed are the company's system addresses, and the sender's own: a verified address,
+        their login, or their email or mailbox login when no other user claims it too.
+        """
+        address = tools.email_normalize(address or "")
+        if not address:
+            return False
+        if sender_id == SUPERUSER_ID:
+            sender_id = None
+        code = dkim_sign.sender_refusal(
+            address,
+            sender_id,
+            self._crm_address_claims(address),
+            self._crm_system_addresses(),
+        )
+        if not code:
+            return False
+        texts = {
+            dkim_sign.REFUSED_NO_SENDER: self.env._(
+                "it is sent by the system, and %s is not one of the company's system addresses",
+                address,
+            ),
+            dkim_sign.REFUSED_OTHER_OWNER: self.env._("%s is another user's address", address),
+            dkim_sign.REFUSED_SHARED: self.env._("%s is used by several users", address),
+        }
+        return texts.get(code) or self.env._(
+            "%s is not the sender's own address (their email, their mailbox login or an address "
+            "they verified)",
+            address,
+        )
+
+    @api.model
+    def _crm_address_claims(self, address):
+        """``[(user id, claim kind)]`` of the active internal users who claim ``address``."""
+        self.env["res.users"].flush_model(["login", "active", "share", "partner_id"])
+        self.env["res.partner"].flush_model(["email", "email_normalized"])
+        self.env["crm.mailbox"].flush_model(["login", "active", "user_id"])
+        self.env["crm.mail.domain"].flush_model(
+            ["verification_email", "active", "state", "code_verified_uid"]
+        )
+        # No sudo needed: plain SQL reading addresses only, to decide signing.
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT d.code_verified_uid, %(verified)s
+                  FROM crm_mail_domain d
+                  JOIN res_users u ON u.id = d.code_verified_uid
+                 WHERE d.active AND d.state != 'code_pending'
+                   AND lower(d.verification_email) = %(address)s
+                   AND u.active AND NOT u.share
+                UNION ALL
+                SELECT u.id, %(login)s
+                  FROM res_users u
+                 WHERE u.active AND NOT u.share AND lower(u.login) = %(address)s
+                UNION ALL
+                SELECT u.id, %(email)s
+                  FROM res_users u
+                  JOIN res_partner p ON p.id = u.partner_id
+                 WHERE u.active AND NOT u.share AND p.email_normalized = %(address)s
+                UNION ALL
+                SELECT u.id, %(mailbox)s
+                  FROM crm_mailbox m
+                  JOIN res_users u ON u.id = m.user_id
+                 WHERE m.active AND u.active AND NOT u.share AND lower(m.login) = %(address)s
+                """,
+                address=address,
+                verified=dkim_sign.CLAIM_VERIFIED,
+                login=dkim_sign.CLAIM_LOGIN,
+                email=dkim_sign.CLAIM_EMAIL,
+                mailbox=dkim_sign.CLAIM_MAILBOX,
+            )
+        )
+        return [(user_id, kind) for user_id, kind in self.env.cr.fetchall()]
+
+    @api.model
+    def _crm_system_addresses(self):
+        """The company's own sending addresses: bounce, catch-all and default From of every
+        alias domain, and Odoo's default From and bounce addresses (set by administrators)."""
+        # sudo: the alias domains' addresses only, to decide signing whoever sends.
+        alias_domains = self.env["mail.alias.domain"].sudo().search([("name", "!=", False)])
+        candidates = [
+            *alias_domains.mapped("bounce_email"),
+            *alias_domains.mapped("catchall_email"),
+            *alias_domains.mapped("default_from_email"),
+            self._get_default_from_address(),
+            self._get_default_bounce_address(),
+        ]
+        return sorted({tools.email_normalize(c) for c in candidates if c} - {False})
+
+    # ---- copy of sent mail in the sender's Sent folder ----------------------------------------
 
     @api.model
     def send_email(

@@ -1,21 +1,30 @@
 """The Odoo side of the core sync driver: persists what ``crm_mail_channel_core.sync`` fetched.
 
-Thin adapter implementing the core's SyncStore protocol on one ``crm.mailbox`` (already in
-sudo, owner as user). Every method works on a whole batch with a constant number of queries.
+Thin adapter implementing the core's SyncStore protocol on one ``crm.mailbox`` (in superuser
+mode, the owner as user). Every method works on a whole batch with a constant number of
+queries; a batch that cannot be stored is stored again one message at a time, so one bad
+message is quarantined alone and never holds back the mail after it.
 """
 
-import email.utils
 import logging
+import re
 from collections import defaultdict
+from typing import NamedTuple
 
+import psycopg2
 from odoo import Command, fields
 from odoo.tools import SQL, plaintext2html
 
-from crm_mail_channel_core import errors, mime, sync
+from crm_mail_channel_core import identity, mime, sync
 
 _logger = logging.getLogger(__name__)
 
 SEEN = "\\seen"
+# Failures of the database connection or the worker: storing message by message would only
+# fail again (and quarantine good mail), so these stop the sync as a whole.
+SYSTEMIC_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, MemoryError)
+# Characters that make a display name need quotes (as email.utils.formataddr decides).
+_SPECIALS_RE = re.compile(r'[][\\()<>@,:;".]')
 
 
 def _flag_text(flag):
@@ -26,13 +35,32 @@ def _is_seen(flags):
     return any(_flag_text(flag) == SEEN for flag in flags or ())
 
 
+class StoreItem(NamedTuple):
+    """One parsed message to store: IMAP uid or POP3 uidl, server flags, parsed content."""
+
+    uid: int | None
+    uidl: str | None
+    flags: tuple
+    parsed: mime.ParsedMessage
+
+    def key(self):
+        return (None, str(self.uidl)) if self.uidl is not None else (int(self.uid), None)
+
+
 def _format_address(pair):
+    """``"Name" <addr>`` for display; internationalised (UTF-8) addresses kept as they are."""
     if not pair:
         return ""
     if isinstance(pair, str):
-        return pair
-    name, addr = pair
-    return email.utils.formataddr((name or "", addr or "")) if addr else (name or "")
+        return identity.clean_text(pair)
+    name, addr = (identity.clean_text(part or "") for part in pair)
+    if not addr:
+        return name
+    if not name:
+        return addr
+    if _SPECIALS_RE.search(name):
+        name = '"{}"'.format(name.replace("\\", "\\\\").replace('"', '\\"'))
+    return f"{name} <{addr}>"
 
 
 def _format_addresses(pairs):
@@ -163,12 +191,13 @@ class MailboxStore:
     # ---------------------------------------------------------------- storing messages
     def store_batch(self, folder, messages, failures, new_state):
         folder = self._folder(folder)
-        items = [(fetched.uid, None, fetched.flags, parsed) for fetched, parsed in messages]
-        with self.cr.savepoint():
-            self._import(folder, items, failures)
-            self._save_state(folder, new_state)
+        items = [
+            StoreItem(fetched.uid, None, fetched.flags, parsed) for fetched, parsed in messages
+        ]
+        self._import_isolated(folder, items, failures, new_state=new_state)
 
     # POP3: INBOX only, keyed by UIDL.
+
     def seen_uidls(self):
         self.cr.execute(
             SQL(
@@ -185,9 +214,8 @@ class MailboxStore:
 
     def store_batch_pop3(self, messages, failures):
         folder = self._folder("INBOX", role="inbox")
-        items = [(None, uidl, (), parsed) for uidl, _size, parsed in messages]
-        with self.cr.savepoint():
-            self._import(folder, items, failures, pop=True)
+        items = [StoreItem(None, str(uidl), (), parsed) for uidl, _size, parsed in messages]
+        self._import_isolated(folder, items, failures, pop=True)
 
     def skip_uidls(self, uidls):
         """POP3 messages older than the first sync window: remember them, import nothing."""
@@ -203,23 +231,59 @@ class MailboxStore:
             )
         )
 
-    @staticmethod
-    def _key(item, pop):
-        """(uid, uidl) of an item (uid, uidl, flags, parsed)."""
-        return (None, str(item[1])) if pop else (int(item[0]), None)
+    def _import_isolated(self, folder, items, failures, pop=False, new_state=None):
+        """Store a batch; if it fails, store each message alone and quarantine the failures.
+
+        Parse errors arrive as ``failures``; this catches what goes wrong while storing (a
+        value the database refuses, a broken attachment, a bug), so one message never stops
+        the mailbox: the cursor moves over it and it waits in quarantine with its reason.
+        """
+        try:
+            with self.cr.savepoint():
+                self._import(folder, items, failures, pop)
+                self._save_state(folder, new_state)
+            return
+        except SYSTEMIC_ERRORS:
+            raise  # the database or the worker, not a message: the sync stops and retries
+        except Exception:
+            _logger.info(
+                "Mailbox %s: a batch of %s could not be stored at once, storing one by one",
+                self.mailbox.id,
+                len(items),
+                exc_info=True,
+            )
+        failures = list(failures)
+        for item in items:
+            try:
+                with self.cr.savepoint():
+                    self._import(folder, [item], [], pop)
+            except SYSTEMIC_ERRORS:
+                raise
+            except Exception as exc:
+                _logger.warning(
+                    "Mailbox %s: message %s could not be stored",
+                    self.mailbox.id,
+                    item.uidl if pop else item.uid,
+                    exc_info=True,
+                )
+                reason = f"The message could not be stored: {type(exc).__name__}: {exc}"
+                failures.append((item.uidl if pop else item.uid, reason[:2000]))
+        with self.cr.savepoint():
+            self._import(folder, [], failures, pop)
+            self._save_state(folder, new_state)
 
     def _import(self, folder, messages, failures, pop=False):
         """Persist one batch: emails, presences, unmatched addresses, quarantine.
 
-        ``messages`` are ``(uid, uidl, flags, parsed)``; ``failures`` ``(uid or uidl, reason)``.
+        ``messages`` are ``StoreItem``; ``failures`` ``(uid or uidl, reason)``.
         """
         mailbox = self.mailbox
         self.env.flush_all()
         # 1. Which addresses are customers' (one query for the whole batch).
         addresses = set()
         participants = []
-        for *_key, parsed in messages:
-            found = _participants(parsed)
+        for item in messages:
+            found = _participants(item.parsed)
             participants.append(found)
             addresses.update(found)
         partners_by_address = self._partners_by_address(addresses)
@@ -234,7 +298,7 @@ class MailboxStore:
             else:
                 unmatched.append((item, found))
 
-        keys = [self._key(item, pop) for item in messages]
+        keys = [item.key() for item in messages]
         keys += [(None, str(uid)) if pop else (int(uid), None) for uid, _reason in failures]
         uids = [k[0] for k in keys if k[0] is not None]
         uidls = [k[1] for k in keys if k[1] is not None]
@@ -254,9 +318,7 @@ class MailboxStore:
         if matched:
             self._store_matched(folder, matched, pop)
         # 4. Address index of the messages no contact matched (no content kept).
-        rows = [
-            (*self._key(item, pop), addr) for item, found in unmatched for addr in (found or ["?"])
-        ]
+        rows = [(*item.key(), addr) for item, found in unmatched for addr in (found or ["?"])]
         if rows:
             self.cr.execute(
                 SQL(
@@ -273,7 +335,7 @@ class MailboxStore:
             )
         # 5. Quarantine: new failures in, handled messages out.
         self._quarantine(folder, failures, pop)
-        handled = [self._key(item, pop) for item in messages]
+        handled = [item.key() for item in messages]
         if handled:
             self.cr.execute(
                 SQL(
@@ -304,7 +366,8 @@ class MailboxStore:
         )
         return dict(self.cr.fetchall())
 
-    def _email_vals(self, parsed, partner_ids):
+    def _email_vals(self, parsed, partner_ids, fingerprint):
+        clean = identity.clean_text
         references = parsed.references or []
         if isinstance(references, str):
             references = references.split()
@@ -313,52 +376,122 @@ class MailboxStore:
         attachments = [a for a in parsed.attachments or () if not a.inline or not a.content_id]
         return {
             "message_id": parsed.message_id,
-            "subject": parsed.subject,
+            "fingerprint": fingerprint,
+            "subject": clean(parsed.subject),
             "date": parsed.date or fields.Datetime.now(),
             "email_from": _format_address(parsed.email_from),
             "email_to": _format_addresses(parsed.to),
             "email_cc": _format_addresses(parsed.cc),
             "partner_ids": [Command.set(partner_ids)],
-            "body_html": body,
-            "preview": (parsed.preview or "")[:300],
+            "body_html": clean(body),
+            "preview": clean(parsed.preview or "")[:300],
             "has_attachments": bool(attachments),
             "in_reply_to": parsed.in_reply_to,
             "references": " ".join(references) or False,
             "thread_key": thread_root or parsed.message_id,
         }
 
-    def _store_matched(self, folder, matched, pop):
-        Email = self.env["crm.email"]
-        message_ids = list({item[3].message_id for item, _p in matched})
+    def _known_emails(self, message_ids):
+        """Emails carrying these Message-IDs: ``{message_id: [row dict]}``."""
         self.cr.execute(
             SQL(
-                "SELECT message_id, id FROM crm_email WHERE message_id = ANY(%s)",
-                message_ids,
+                """SELECT e.id, e.message_id, e.fingerprint, e.sent_from_crm,
+                          e.crm_sender_user_id,
+                          EXISTS (SELECT 1 FROM crm_email_presence p
+                                   WHERE p.email_id = e.id AND p.mailbox_id = %(m)s) AS held
+                     FROM crm_email e WHERE e.message_id = ANY(%(ids)s)
+                    ORDER BY e.id""",
+                m=self.mailbox.id,
+                ids=list(message_ids),
             )
         )
-        email_ids = dict(self.cr.fetchall())
+        known = defaultdict(list)
+        for row in self.cr.dictfetchall():
+            known[row["message_id"]].append(row)
+        return known
+
+    def _claimable(self, row):
+        """Whether this mailbox's copy becomes ``row`` although their fingerprints differ.
+
+        Only two kinds of rows are claimed, and only by their own holder: mail this mailbox's
+        owner sent from CRM (its fingerprint is a placeholder until the copy that left comes
+        back), and emails stored before fingerprints existed that this mailbox already holds.
+        """
+        owner = self.mailbox.user_id.id
+        fingerprint = row["fingerprint"] or identity.LEGACY_FINGERPRINT
+        placeholder = fingerprint == identity.LEGACY_FINGERPRINT or fingerprint.startswith(
+            identity.POSTED_PREFIX
+        )
+        if not placeholder:
+            return False
+        if row["sent_from_crm"] and row["crm_sender_user_id"] == owner:
+            return True
+        return fingerprint == identity.LEGACY_FINGERPRINT and row["held"]
+
+    def _resolve_emails(self, matched):
+        """Email id (or None: to create) and fingerprint of each matched item.
+
+        Same Message-ID and same fingerprint: the same email. A claimable row takes the
+        fingerprint of the copy that claims it. Anything else is a separate email, logged as a
+        collision: a Message-ID alone never joins another person's email.
+        """
+        fingerprints = [identity.content_fingerprint(item.parsed) for item, _p in matched]
+        known = self._known_emails({item.parsed.message_id for item, _p in matched})
+        resolved, claimed = [], {}
+        for (item, _partner_ids), fingerprint in zip(matched, fingerprints, strict=True):
+            rows = known.get(item.parsed.message_id, [])
+            email_id = next((r["id"] for r in rows if r["fingerprint"] == fingerprint), None)
+            if email_id is None:
+                row = next((r for r in rows if self._claimable(r)), None)
+                if row is not None:
+                    email_id = row["id"]
+                    claimed[email_id] = fingerprint
+                    row["fingerprint"] = fingerprint
+                elif rows:
+                    self.env["crm.email"]._crm_log_identity_collision(
+                        item.parsed.message_id, self.mailbox.display_name
+                    )
+            resolved.append((email_id, fingerprint))
+        if claimed:
+            self.cr.execute(
+                SQL(
+                    """UPDATE crm_email e SET fingerprint = t.f
+                         FROM unnest(%s::int[], %s::varchar[]) AS t(id, f) WHERE e.id = t.id""",
+                    list(claimed),
+                    list(claimed.values()),
+                )
+            )
+            self.env["crm.email"].invalidate_model(["fingerprint"])
+        return resolved
+
+    def _store_matched(self, folder, matched, pop):
+        Email = self.env["crm.email"]
+        email_ids = {}  # (message_id, fingerprint) -> email id
         existing_links = []
         to_create = {}
-        for item, partner_ids in matched:
-            parsed = item[3]
-            if parsed.message_id in email_ids:
-                existing_links += [(email_ids[parsed.message_id], pid) for pid in partner_ids]
-            elif parsed.message_id not in to_create:
-                to_create[parsed.message_id] = parsed, partner_ids
+        resolved = self._resolve_emails(matched)
+        for (item, partner_ids), (email_id, fingerprint) in zip(matched, resolved, strict=True):
+            key = (item.parsed.message_id, fingerprint)
+            if email_id is not None:
+                email_ids[key] = email_id
+                existing_links += [(email_id, pid) for pid in partner_ids]
+            elif key not in to_create:
+                to_create[key] = item.parsed, partner_ids
         if to_create:
             new_emails = Email._create_from_sync(
                 [
-                    self._email_vals(parsed, partner_ids)
-                    for parsed, partner_ids in to_create.values()
+                    self._email_vals(parsed, partner_ids, key[1])
+                    for key, (parsed, partner_ids) in to_create.items()
                 ]
             )
             attachment_vals = []
-            pairs = zip(new_emails, to_create.values(), strict=True)
-            for new_email, (parsed, _partner_ids) in pairs:
-                email_ids[parsed.message_id] = new_email.id
+            for new_email, (key, (parsed, _partner_ids)) in zip(
+                new_emails, to_create.items(), strict=True
+            ):
+                email_ids[key] = new_email.id
                 attachment_vals += [
                     {
-                        "name": att.filename or "attachment",
+                        "name": identity.clean_text(att.filename) or "attachment",
                         "raw": att.data,
                         "mimetype": att.content_type or "application/octet-stream",
                         "res_model": "crm.email",
@@ -381,15 +514,16 @@ class MailboxStore:
                     [link[1] for link in existing_links],
                 )
             )
-            # sharing (issue 3): contact-based sharing follows the new links at once.
+            # Contact-based sharing follows the new links at once.
             self.env["crm.email"].browse(
                 {link[0] for link in existing_links}
             )._crm_sharing_partners_changed()
         # Presences: one per mailbox folder and email.
         wanted = {}
-        for item, _p in matched:
-            uid, uidl = self._key(item, pop)
-            wanted[email_ids[item[3].message_id]] = (uid, uidl, _is_seen(item[2]))
+        for (item, _partner_ids), (_email_id, fingerprint) in zip(matched, resolved, strict=True):
+            email_id = email_ids[(item.parsed.message_id, fingerprint)]
+            uid, uidl = item.key()
+            wanted[email_id] = (uid, uidl, _is_seen(item.flags))
         self.cr.execute(
             SQL(
                 """SELECT email_id, id, uid FROM crm_email_presence
@@ -475,30 +609,13 @@ class MailboxStore:
         """
         if not uids:
             return set()
-        max_size = options.max_message_size if options else None
-        messages, failures = [], []
-        fetched_list = session.fetch_messages(folder.name, sorted(uids), max_size)
-        for fetched in fetched_list:
-            if fetched.raw is None:
-                failures.append(
-                    (
-                        fetched.uid,
-                        f"message too large ({fetched.size} bytes, limit {max_size} bytes)",
-                    )
-                )
-                continue
-            try:
-                parsed = mime.parse_message(
-                    fetched.raw, max_attachment_size=options and options.max_attachment_size
-                )
-                messages.append((fetched.uid, None, fetched.flags, parsed))
-            except errors.MailChannelError as exc:
-                failures.append((fetched.uid, exc.detail or exc.user_message))
-            except Exception as exc:
-                _logger.info("Message %s of %s unreadable: %s", fetched.uid, folder.name, exc)
-                failures.append((fetched.uid, f"The message could not be read: {exc}"))
-        with self.cr.savepoint():
-            self._import(folder, messages, failures)
+        options = options or sync.SyncOptions()
+        fetched_list = session.fetch_messages(folder.name, sorted(uids), options.max_message_size)
+        messages, failures = sync.parse_fetched(fetched_list, options)
+        items = [
+            StoreItem(fetched.uid, None, fetched.flags, parsed) for fetched, parsed in messages
+        ]
+        self._import_isolated(folder, items, failures)
         return set(uids) - {int(f.uid) for f in fetched_list}
 
     def rescan(self, session, options=None):

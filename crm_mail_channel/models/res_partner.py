@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.tools import SQL, email_normalize_all
 
 
@@ -45,7 +45,7 @@ class ResPartner(models.Model):
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",
-            "name": _("Emails"),
+            "name": self.env._("Emails"),
             "res_model": "crm.email",
             "view_mode": "list,form",
             "views": [(False, "list"), (False, "form")],
@@ -60,9 +60,14 @@ class ResPartner(models.Model):
         return partners
 
     def write(self, vals):
+        before = self.mapped("email") if "email" in vals and self.user_ids else []
         res = super().write(vals)
         if vals.get("email"):
             self._crm_mark_unmatched_for_rescan()
+        if "email" in vals and self.user_ids:
+            # A user's address changed: mail naming the old or new one may change status.
+            addresses = [a for a in before + self.mapped("email") if a]
+            self.env["crm.email"]._crm_recompute_colleague_mail(addresses=addresses)
         return res
 
     def _crm_mark_unmatched_for_rescan(self):
@@ -113,7 +118,7 @@ class ResPartner(models.Model):
         context.update(extra_context or {})
         return {
             "type": "ir.actions.act_window",
-            "name": _("Send email"),
+            "name": self.env._("Send email"),
             "res_model": "mail.compose.message",
             "view_mode": "form",
             "views": [(False, "form")],

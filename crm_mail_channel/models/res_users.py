@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
@@ -133,6 +133,7 @@ class ResUsers(models.Model):
         users = super().create(vals_list)
         if any("email_manager_id" in vals for vals in vals_list):
             self._crm_recompute_email_superiors()
+        users._crm_colleague_addresses_changed()
         return users
 
     def write(self, vals):
@@ -143,12 +144,22 @@ class ResUsers(models.Model):
             locked = self.filtered(lambda u: u.email_sharing_mode_admin != "user")
             if locked and vals["email_sharing_mode"] not in locked.mapped("email_sharing_mode"):
                 raise UserError(
-                    _("Your email sharing is set by your administrator; ask them to change it.")
+                    self.env._(
+                        "Your email sharing is set by your administrator; ask them to change it."
+                    )
                 )
         res = super().write(vals)
         if "email_manager_id" in vals or "active" in vals:
             self._crm_recompute_email_superiors()
+        if {"share", "active", "groups_id", "email", "login"} & set(vals):
+            self._crm_colleague_addresses_changed()
         return res
+
+    def _crm_colleague_addresses_changed(self):
+        """Mail naming these users is re-evaluated as colleague mail (or no longer)."""
+        addresses = [email for email in self.mapped("email") if email]
+        if addresses:
+            self.env["crm.email"]._crm_recompute_colleague_mail(addresses=addresses)
 
     @api.model
     def _crm_recompute_email_superiors(self):

@@ -16,3 +16,7 @@ from . import (  # deals and sending (issue 4)
 )
 from . import test_sharing_http, test_sharing_property  # email sharing (issue 3)
 from . import test_sharing_rule_keys  # email sharing rule keys (issue 3)
+from . import test_attack_identity
+from . import test_attack_mailbox, test_attack_wizards  # privacy against a colleague
+from . import test_attack_property
+from . import test_attack_signing, test_attack_verification_code  # signing and codes

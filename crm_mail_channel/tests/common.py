@@ -8,7 +8,7 @@ from email.utils import format_datetime, make_msgid
 from odoo.tests import new_test_user
 from odoo.tests.common import TransactionCase
 
-from crm_mail_channel_core.testing.dovecot import ensure_dovecot
+from crm_mail_channel_testing.dovecot import ensure_dovecot
 
 
 def make_mail(
@@ -21,6 +21,7 @@ def make_mail(
     date=None,
     attachments=(),
     html=None,
+    headers=None,
 ):
     """Raw RFC 5322 bytes of a simple message (test fixture)."""
     msg = EmailMessage()
@@ -36,6 +37,8 @@ def make_mail(
             if isinstance(message_id, str)
             else make_msgid(idstring=uuid.uuid4().hex[:8], domain="test.example")
         )
+    for name, value in (headers or {}).items():
+        msg[name] = value
     msg.set_content(body)
     if html:
         msg.add_alternative(html, subtype="html")

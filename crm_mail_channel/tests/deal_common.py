@@ -118,6 +118,7 @@ class DealCommon(MailboxCommon):
             .create(
                 {
                     "message_id": message_id,
+                    "fingerprint": "test",
                     "subject": subject,
                     "date": date or fields.Datetime.now(),
                     "email_from": partners[:1].email,

@@ -6,14 +6,17 @@ import email.policy
 import re
 import time
 import uuid
+from datetime import timedelta
 from unittest.mock import patch
 
 import odoo
+from odoo import fields
 from odoo.tests import TransactionCase, new_test_user
 
 from crm_mail_channel_core import dkim_sign, dns_check
-from crm_mail_channel_core.testing.knot import ensure_knot
-from crm_mail_channel_core.testing.smtp_sink import ensure_smtp_sink
+from crm_mail_channel_core import verification_code as vcode
+from crm_mail_channel_testing.knot import ensure_knot
+from crm_mail_channel_testing.smtp_sink import ensure_smtp_sink
 
 SPF_INCLUDE = "include:_spf.h6mailer.example.test"
 CODE_RE = re.compile(r"letter-spacing:\s*4px[^>]*>\s*([A-Z0-9]{6,})\s*<")
@@ -127,3 +130,40 @@ class MailDomainCase(TransactionCase):
         domain.action_validate_records()
         self.assertEqual(domain.state, "authenticated", domain.spf_message or domain.dkim_message)
         return domain
+
+
+class CodeAttemptsMixin:
+    """Read and steer the per-user count of wrong verification codes of a domain."""
+
+    def code_attempt(self, domain, user):
+        return (
+            self.env["crm.mail.code.attempt"]
+            .sudo()
+            .search(
+                [
+                    ("purpose", "=", "crm.mail.domain"),
+                    ("key", "=", domain.name),
+                    ("user_id", "=", user.id),
+                ]
+            )
+        )
+
+    def code_failures(self, domain, user):
+        attempt = self.code_attempt(domain, user)
+        attempt.invalidate_recordset()
+        return attempt.failures
+
+    def unlock_code(self, domain, user):
+        """The hour of lock has passed (the wrong tries of the window are still counted)."""
+        self.code_attempt(domain, user).write(
+            {"locked_until": fields.Datetime.now() - timedelta(seconds=1)}
+        )
+
+    def set_known_code(self, domain, code):
+        """A code as if it had just been emailed, without going through the SMTP sink."""
+        salt = vcode.new_salt()
+        self.env["crm.mail.secret"]._set_secret(
+            domain, "verification_code", f"{salt}${vcode.hash_code(code, salt)}"
+        )
+        domain.sudo().code_sent_date = fields.Datetime.now()
+        domain.flush_recordset()

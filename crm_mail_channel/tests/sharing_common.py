@@ -105,6 +105,7 @@ class SharingMixin:
             .create(
                 {
                     "message_id": message_id,
+                    "fingerprint": "test",
                     "subject": subject,
                     "email_from": sender,
                     "email_to": to,

@@ -5,7 +5,7 @@ import time
 
 from odoo.tests import HttpCase, tagged
 
-from crm_mail_channel_core.testing.smtp_sink import ensure_smtp_sink
+from crm_mail_channel_testing.smtp_sink import ensure_smtp_sink
 
 from .deal_common import DealCommon
 from .test_send_from_crm import really_send

@@ -1,5 +1,6 @@
 import email
 import email.policy
+import uuid
 
 from odoo.tests import new_test_user, tagged
 
@@ -15,8 +16,10 @@ class TestDkimSigning(MailDomainCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        # Unique addresses: the SMTP sink may be shared with other test runs.
+        cls.tag = uuid.uuid4().hex[:8]
         cls.customer = cls.env["res.partner"].create(
-            {"name": "Customer", "email": "buyer@shop.customer.test"}
+            {"name": "Customer", "email": f"buyer-{cls.tag}@shop.customer.test"}
         )
 
     def sales_user(self, domain_name, login):
@@ -72,21 +75,28 @@ class TestDkimSigning(MailDomainCase):
         raw = self.post_and_receive(user, self.customer, record=lead)
         self.assertTrue(dkim_sign.verify_message(raw, self.resolver()))
 
-        # another sending path: ir.mail_server.send_email with a built message
-        IrMailServer = self.env["ir.mail_server"]
-        message = IrMailServer.build_email(
-            f"Rep <rep2@{domain.name}>",
-            ["direct@shop.customer.test"],
-            "Direct — non-ASCII subject é",
-            "<p>Hello é</p>",
-            subtype="html",
-            email_bcc=["hidden@shop.customer.test"],
-        )
-        with self.really_send():
-            IrMailServer.send_email(message, mail_server_id=self.mail_server.id)
-        raw = self.sink_messages_to("direct@shop.customer.test")[-1]["raw"]
+        # another sending path: ir.mail_server.send_email with a built message, sent for the
+        # current user (no mail.mail says whose it is)
+        def send_direct(env, recipient):
+            IrMailServer = env["ir.mail_server"]
+            message = IrMailServer.build_email(
+                f"Rep <rep2@{domain.name}>",
+                [recipient],
+                "Direct — non-ASCII subject é",
+                "<p>Hello é</p>",
+                subtype="html",
+                email_bcc=["hidden@shop.customer.test"],
+            )
+            with self.really_send():
+                IrMailServer.send_email(message, mail_server_id=self.mail_server.id)
+            return self.sink_messages_to(recipient)[-1]["raw"]
+
+        raw = send_direct(self.env(user=user), f"direct-{self.tag}@shop.customer.test")
         self.assertNotIn(b"hidden@shop", raw)
         self.assertTrue(dkim_sign.verify_message(raw, self.resolver()))
+        # the system itself (superuser) sends for nobody: a user's address is not signed
+        raw = send_direct(self.env, f"direct2-{self.tag}@shop.customer.test")
+        self.assertNotIn(b"DKIM-Signature", raw)
 
     def test_unauthenticated_domain_not_signed(self):
         pending = self.verified_domain()  # code verified, DNS not published: not authenticated

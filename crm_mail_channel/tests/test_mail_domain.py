@@ -2,17 +2,24 @@ from datetime import timedelta
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import Form, HttpCase, JsonRpcException, new_test_user, tagged
+from odoo.tests import Form, HttpCase, new_test_user, tagged
 
 from crm_mail_channel_core import dkim_sign
 from crm_mail_channel_core import verification_code as vcode
-from crm_mail_channel_core.testing.knot import blackhole_nameserver
+from crm_mail_channel_testing.knot import blackhole_nameserver
 
-from .domain_common import SPF_INCLUDE, MailDomainCase
+from .domain_common import SPF_INCLUDE, CodeAttemptsMixin, MailDomainCase
+
+
+def refusal(result):
+    """The message of a refused code (action_verify_code answers with a notification)."""
+    if result is True:
+        raise AssertionError("the code was accepted")
+    return result["params"]["message"]
 
 
 @tagged("post_install", "-at_install", "crm_mail_channel")
-class TestMailDomainCode(MailDomainCase):
+class TestMailDomainCode(CodeAttemptsMixin, MailDomainCase):
     """The emailed code, sent through the real outgoing path to the SMTP sink."""
 
     def test_code_sent_verified_and_stored_only_hashed(self):
@@ -34,8 +41,9 @@ class TestMailDomainCode(MailDomainCase):
         self.assertFalse(self.env["mail.mail"].sudo().search([("body_html", "ilike", code)]))
         self.assertFalse(self.env["mail.message"].sudo().search([("body", "ilike", code)]))
 
-        domain.action_verify_code(code.lower())  # typed by hand: case does not matter
+        self.assertIs(domain.action_verify_code(code.lower()), True)  # case does not matter
         self.assertEqual(domain.state, "dns_pending")
+        self.assertEqual(domain.code_verified_uid, self.admin)
         self.assertTrue(domain.dkim_selector and domain.dkim_public_key)
         self.assertEqual(domain.dkim_record_name, f"{domain.dkim_selector}._domainkey.{name}")
         # the existing SPF record is merged, never a second record
@@ -52,13 +60,15 @@ class TestMailDomainCode(MailDomainCase):
         with self.really_send():
             domain.action_send_code()
         code = self.code_from_sink(domain.verification_email)
-        with self.assertRaisesRegex(UserError, "not right"):
-            domain.action_verify_code("ABCDEFGH" if code != "ABCDEFGH" else "HGFEDCBA")
+        wrong = "ABCDEFGH" if code != "ABCDEFGH" else "HGFEDCBA"
+        self.assertIn("not right", refusal(domain.action_verify_code(wrong)))
         self.assertEqual(domain.state, "code_pending")
-        domain.code_sent_date = fields.Datetime.now() - timedelta(days=15, minutes=1)
-        with self.assertRaisesRegex(UserError, "expired"):
-            domain.action_verify_code(code)
+        self.assertEqual(self.code_failures(domain, self.admin), 1)
+        domain.sudo().code_sent_date = fields.Datetime.now() - timedelta(days=15, minutes=1)
+        self.assertIn("expired", refusal(domain.action_verify_code(code)))
         self.assertEqual(domain.state, "code_pending")
+        # nothing was compared: an expired code is not a wrong try
+        self.assertEqual(self.code_failures(domain, self.admin), 1)
 
     def test_lockout_after_wrong_codes(self):
         domain = self.new_domain()
@@ -79,11 +89,17 @@ class TestMailDomainCode(MailDomainCase):
         self.assertIn("Too many wrong codes", wizard.error_message)
         self.assertTrue(domain.code_locked_until)
         # even the right code is refused while locked, and no new code can be asked for
-        with self.assertRaisesRegex(UserError, "Too many wrong codes"):
-            domain.action_verify_code(code)
+        self.assertIn("Too many wrong codes", refusal(domain.action_verify_code(code)))
         with self.assertRaisesRegex(UserError, "Too many wrong codes"):
             domain.action_send_code()
-        domain.code_locked_until = fields.Datetime.now() - timedelta(seconds=1)
+        self.assertEqual(domain.state, "code_pending")
+        # the lock is the user's own: another admin still has their tries
+        other = new_test_user(
+            self.env, login="h6_other_admin", groups="base.group_user,base.group_system"
+        )
+        self.assertFalse(domain.with_user(other).code_locked_until)
+        self.unlock_code(domain, self.admin)
+        domain.invalidate_recordset()
         wizard.code = code
         self.assertEqual(wizard.action_confirm()["type"], "ir.actions.act_window_close")
         self.assertEqual(domain.state, "dns_pending")
@@ -95,14 +111,13 @@ class TestMailDomainCode(MailDomainCase):
             with self.assertRaisesRegex(UserError, "ask for a new one in"):
                 domain.action_send_code()
             first = self.code_from_sink(domain.verification_email)
-            domain.code_sent_date = fields.Datetime.now() - timedelta(minutes=2)
+            domain.sudo().code_sent_date = fields.Datetime.now() - timedelta(minutes=2)
             domain.action_send_code()
         self.assertEqual(len(self.sink_messages_to(domain.verification_email, count=2)), 2)
         second = self.code_from_sink(domain.verification_email, index=-1)
         if first != second:
-            with self.assertRaises(UserError):
-                domain.action_verify_code(first)  # the old code is replaced
-        domain.action_verify_code(second)
+            refusal(domain.action_verify_code(first))  # the old code is replaced
+        self.assertIs(domain.action_verify_code(second), True)
         self.assertEqual(domain.state, "dns_pending")
 
     def test_address_must_be_valid(self):
@@ -386,9 +401,9 @@ class TestMailDomainAccess(MailDomainCase):
 
 
 @tagged("post_install", "-at_install", "crm_mail_channel")
-class TestMailDomainCodeRpc(HttpCase):
-    """Through RPC a wrong code raises, the request is rolled back, and the attempt still
-    counts: the lockout cannot be dodged by calling ``action_verify_code`` directly."""
+class TestMailDomainCodeRpc(CodeAttemptsMixin, HttpCase):
+    """Through RPC a wrong code is answered with a notification, not an error, so that the
+    counted try commits with the request: the lockout cannot be dodged by a rolled-back call."""
 
     def test_wrong_codes_over_rpc_lock_the_domain(self):
         admin = new_test_user(
@@ -402,12 +417,7 @@ class TestMailDomainCodeRpc(HttpCase):
             .with_user(admin)
             .create({"verification_email": "postmaster@h6rpc.example.test"})
         )
-        salt = vcode.new_salt()
-        self.env["crm.mail.secret"]._set_secret(
-            domain, "verification_code", f"{salt}${vcode.hash_code('RIGHT777', salt)}"
-        )
-        domain.code_sent_date = fields.Datetime.now()
-        domain.flush_recordset()
+        self.set_known_code(domain, "RIGHT777")
         self.authenticate("h6_rpc_admin", "h6_rpc_admin_pw")
 
         def call(code):
@@ -421,27 +431,15 @@ class TestMailDomainCodeRpc(HttpCase):
                 },
             )
 
-        def refused(code):
-            # Not assertRaises: it wraps the call in a savepoint that would undo the request's
-            # own clean-up, which is what this test is about.
-            try:
-                call(code)
-            except JsonRpcException as exc:
-                return str(exc)  # the exception's class name
-            self.fail(f"{code} was accepted")
-
         for attempt in range(1, vcode.DEFAULT_POLICY.max_attempts):
-            self.assertEqual(refused("WRONG999"), "odoo.exceptions.UserError")
-            domain.invalidate_recordset()
-            self.assertEqual(domain.code_attempts, attempt)
-        self.assertEqual(refused("WRONG999"), "odoo.exceptions.UserError")
-        domain.invalidate_recordset()
-        self.assertTrue(domain.code_locked_until)
-        self.assertEqual(refused("RIGHT777"), "odoo.exceptions.UserError")  # locked
+            self.assertIn("not right", refusal(call("WRONG999")))
+            self.assertEqual(self.code_failures(domain, admin), attempt)
+        self.assertIn("Too many wrong codes", refusal(call("WRONG999")))
+        self.assertIn("Too many wrong codes", refusal(call("RIGHT777")))  # locked
         domain.invalidate_recordset()
         self.assertEqual(domain.state, "code_pending")
-        domain.code_locked_until = fields.Datetime.now() - timedelta(seconds=1)
-        domain.flush_recordset()
-        self.assertTrue(call("RIGHT777"))
+        self.unlock_code(domain, admin)
+        self.assertIs(call("RIGHT777"), True)
         domain.invalidate_recordset()
         self.assertEqual(domain.state, "dns_pending")
+        self.assertEqual(domain.code_verified_uid, admin)

@@ -94,3 +94,115 @@ class TestMailboxConnect(MailboxCommon):
             self.env["crm.mailbox"].with_user(self.user_b).action_open_my_mailbox()["res_id"],
             draft.id,
         )
+
+
+@tagged("post_install", "-at_install", "crm_mail_channel")
+class TestMailboxOwnership(MailboxCommon):
+    """Who owns a mailbox, and what a saved password is bound to."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.admin = cls.env.ref("base.user_admin")
+
+    def test_changing_the_server_needs_the_password_again(self):
+        mailbox, _login, pw = self.make_mailbox(self.user_a)
+        mine = mailbox.with_user(self.user_a)
+        mine.write({"sync_window_days": 30, "max_message_size_mb": 10, "name": "Work"})
+        self.assertTrue(mine.has_password, "other settings keep the password")
+        for field, value in (
+            ("host", "localhost"),
+            ("port", self.dovecot.imap_port + 1),
+            ("security", "starttls"),
+            ("protocol", "pop3"),
+            ("login", "someone-else"),
+            ("ssl_verify", False),
+        ):
+            previous = mailbox[field]
+            mine.write({field: value, "password": pw})
+            self.assertTrue(mine.has_password)
+            mine.write({field: previous})
+            self.assertFalse(mine.has_password, f"changing {field} clears the password")
+            self.assertEqual(mailbox.sudo()._get_password(), "")
+            with self.assertRaises(UserError) as caught:
+                mine.action_test_connection()
+            self.assertIn("password again", str(caught.exception))
+            mine.password = pw
+        self.assertEqual(mine.action_test_connection()["params"]["type"], "success")
+
+    def test_writing_the_same_server_keeps_the_password(self):
+        mailbox, _login, _pw = self.make_mailbox(self.user_a)
+        mine = mailbox.with_user(self.user_a)
+        mine.write({"host": mailbox.host, "port": mailbox.port, "login": mailbox.login})
+        self.assertTrue(mine.has_password)
+
+    def test_password_unused_when_the_server_changed_behind_the_orm(self):
+        """A path that skips write() (SQL, an import script) cannot reuse the password."""
+        mailbox, _login, pw = self.make_mailbox(self.user_a)
+        self.env.cr.execute("UPDATE crm_mailbox SET port = 1 WHERE id = %s", [mailbox.id])
+        mailbox.invalidate_recordset()
+        self.assertEqual(mailbox.sudo()._get_password(), "")
+        self.assertFalse(mailbox.with_user(self.user_a).has_password)
+        with self.assertRaises(UserError):
+            mailbox.sudo()._mailbox_settings()
+        self.env.cr.execute(
+            "UPDATE crm_mailbox SET port = %s WHERE id = %s", [self.dovecot.imap_port, mailbox.id]
+        )
+        mailbox.invalidate_recordset()
+        self.assertEqual(mailbox.sudo()._get_password(), pw)
+
+    def test_only_an_admin_creates_for_or_hands_over_to_another_user(self):
+        Mailbox = self.env["crm.mailbox"]
+        with self.assertRaises(AccessError):
+            Mailbox.with_user(self.user_b).create({"user_id": self.user_a.id, "login": "x"})
+        with self.assertRaises(AccessError):
+            Mailbox.with_user(self.user_b).with_context(default_user_id=self.user_a.id).create(
+                {"login": "x"}
+            )
+        made = Mailbox.with_user(self.admin).create({"user_id": self.user_a.id, "login": "y"})
+        self.assertEqual(made.user_id, self.user_a)
+        mailbox, _login, pw = self.make_mailbox(self.user_a)
+        with self.assertRaises(AccessError):
+            mailbox.with_user(self.user_a).write({"user_id": self.user_b.id})
+        self.assertEqual(mailbox.user_id, self.user_a)
+        self.assertTrue(mailbox.has_password)
+        # Writing the owner it already has is no change.
+        mailbox.with_user(self.user_a).write({"user_id": self.user_a.id})
+        # An administrator hands it over; the new owner types the password.
+        mailbox.with_user(self.admin).write({"user_id": self.user_b.id})
+        self.assertEqual(mailbox.sudo().user_id, self.user_b)
+        self.assertFalse(mailbox.sudo().has_password)
+        mailbox.with_user(self.user_b).password = pw
+        self.assertEqual(
+            mailbox.with_user(self.user_b).action_test_connection()["params"]["type"], "success"
+        )
+
+    def test_admin_pauses_resumes_and_tests_but_does_not_sync(self):
+        mailbox, _login, _pw = self.make_mailbox(self.user_a)
+        as_admin = mailbox.with_user(self.admin)
+        self.assertFalse(as_admin.is_owner)
+        self.assertTrue(mailbox.with_user(self.user_a).is_owner)
+        as_admin.action_pause()
+        self.assertEqual(mailbox.state, "paused")
+        as_admin.action_resume()
+        self.assertEqual(mailbox.state, "connected")
+        self.assertEqual(as_admin.action_test_connection()["params"]["type"], "success")
+        with self.assertRaises(AccessError):
+            as_admin.action_sync_now()
+        with self.assertRaises(AccessError):
+            as_admin.action_retry_sent_copies()
+        self.assertFalse(mailbox.last_sync_date)
+
+    def test_passwords_saved_before_fingerprints_are_bound_by_the_upgrade(self):
+        mailbox, _login, pw = self.make_mailbox(self.user_a)
+        secret = (
+            self.env["crm.mail.secret"]
+            .sudo()
+            .search([("res_model", "=", "crm.mailbox"), ("res_id", "=", mailbox.id)])
+        )
+        secret.fingerprint = False
+        mailbox.invalidate_recordset()
+        self.assertFalse(mailbox.sudo().has_password)
+        self.assertEqual(self.env["crm.mailbox"]._crm_fingerprint_saved_passwords(), 1)
+        mailbox.invalidate_recordset()
+        self.assertEqual(mailbox.sudo()._get_password(), pw)

@@ -5,6 +5,7 @@ import uuid
 from collections import Counter
 from unittest.mock import patch
 
+import psycopg2
 from odoo.addons.crm_mail_channel.models.crm_mailbox import CrmMailbox
 from odoo.addons.crm_mail_channel.models.mailbox_store import MailboxStore
 from odoo.tests import new_test_user, tagged
@@ -204,7 +205,9 @@ class TestMailboxSyncRobustness(MailboxCommon):
         """An unexpected error mid-sync keeps the first batch; the next sync adds the rest."""
         mailbox, login, pw = self.make_mailbox(self.user_a)
         subjects = self._fill(login, pw)
-        failing, calls = self._fail_in_second_batch(RuntimeError("worker lost"))
+        # A database-level failure (a single message's failure is quarantined instead, see
+        # TestStoreIsolation).
+        failing, calls = self._fail_in_second_batch(psycopg2.OperationalError("worker lost"))
         with (
             self._small_batches(),
             failing,

@@ -2,7 +2,7 @@ import json
 
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from crm_mail_channel_core.testing.dovecot import ensure_dovecot
+from crm_mail_channel_testing.dovecot import ensure_dovecot
 
 from .common import make_mail
 

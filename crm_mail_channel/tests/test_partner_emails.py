@@ -81,7 +81,7 @@ class TestAttachmentDownload(HttpCase):
         new_test_user(self.env, login="cmc_dl_other", password="cmc_dl_other", groups=groups)
         mailbox = self.env["crm.mailbox"].create({"user_id": owner.id, "login": "x@y.example"})
         email = self.env["crm.email"].create(
-            {"message_id": "<dl@test.example>", "subject": "Private"}
+            {"message_id": "<dl@test.example>", "fingerprint": "dl", "subject": "Private"}
         )
         self.env["crm.email.presence"].create({"email_id": email.id, "mailbox_id": mailbox.id})
         attachment = self.env["ir.attachment"].create(

@@ -82,21 +82,19 @@ class TestRelinkWizard(DealCommon):
 
     def test_cannot_relink_into_a_deal_one_cannot_write(self):
         _root, reply = self._thread(self.deal_1)
-        wizard = (
-            self.env["crm.email.relink.wizard"]
-            .with_user(self.user_a)
-            .create(
-                {
-                    "email_id": reply.id,
-                    "action": "move",
-                    "lead_id": self.deal_bob.id,
-                }
-            )
-        )
+        Wizard = self.env["crm.email.relink.wizard"].with_user(self.user_a)
+        # Bob's deal is hidden from Alice: the wizard is refused without naming it.
+        with self.assertRaises(AccessError) as caught:
+            Wizard.create({"email_id": reply.id, "action": "move", "lead_id": self.deal_bob.id})
+        self.assertNotIn(self.deal_bob.name, str(caught.exception))
+        wizard = Wizard.create({"email_id": reply.id, "action": "move"})
         self.assertNotIn(self.deal_bob, wizard.allowed_lead_ids)
+        # Set by any other path, the target is checked again when applying.
+        wizard.sudo().lead_id = self.deal_bob
         with self.assertRaises(AccessError) as caught:
             wizard.action_apply()
-        self.assertIn("not allowed to change it", str(caught.exception))
+        self.assertIn("not allowed to change", str(caught.exception))
+        self.assertNotIn(self.deal_bob.name, str(caught.exception))
         self.assertEqual(reply.lead_id, self.deal_1)
 
     def test_cannot_move_to_another_customers_deal(self):

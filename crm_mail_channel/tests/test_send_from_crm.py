@@ -9,7 +9,7 @@ from unittest.mock import patch
 from odoo.modules import module as odoo_module
 from odoo.tests import Form, tagged
 
-from crm_mail_channel_core.testing.smtp_sink import ensure_smtp_sink
+from crm_mail_channel_testing.smtp_sink import ensure_smtp_sink
 
 from .deal_common import DealCommon, make_mail, new_msgid, with_headers
 
@@ -210,8 +210,9 @@ class TestSendFromCrm(DealCommon):
         self.assertEqual(mailbox.sent_copy_failed_count, 1)
         self.assertTrue(mailbox.sent_copy_error)
         self.assertEqual(self.sent_folder(), [])
-        # The server is back: the scheduled retry stores the same bytes.
-        self.mailbox.sudo().write({"port": good_port})
+        # The server is back (a changed port asks for the password again): the scheduled
+        # retry stores the same bytes.
+        self.mailbox.sudo().write({"port": good_port, "password": self.password})
         self.env["crm.mailbox.pending.append"]._cron_retry()
         self.assertEqual(pending.state, "done")
         [(_uid, stored, flags)] = self.sent_folder()

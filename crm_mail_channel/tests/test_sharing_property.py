@@ -3,7 +3,7 @@
 Each example builds an organisation (modes, audiences, groups, managers, a sales team,
 excluded domains, shared contacts, thread overrides, deals, companies, visibility level) and
 emails inside a savepoint, then compares, for every user, the emails and the content parts
-readable through the ORM with ``crm_mail_channel_core.sharing.readable``.
+readable through the ORM with ``crm_mail_channel_testing.sharing_reference.readable``.
 """
 
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from odoo.fields import Command
 from odoo.tests import TransactionCase, new_test_user, tagged
 
-from crm_mail_channel_core import sharing
+from crm_mail_channel_testing import sharing_reference as sharing
 
 N_USERS = 6
 ADDRESSES = ["a@client.test", "b@client.test", "c@other.test", "d@ourco.test", "e@far.test"]
@@ -155,6 +155,7 @@ class TestSharingProperty(TransactionCase):
                 .create(
                     {
                         "message_id": f"<prop-{n}@test>",
+                        "fingerprint": "test",
                         "subject": f"Subject {n}",
                         "body_html": f"<p>Body {n}</p>",
                         "email_from": spec["sender"],

@@ -32,7 +32,9 @@ class TestSharingRuleKeys(SharingCommon):
     def test_contact_becomes_internal_user(self):
         other = self.env["res.company"].create({"name": "Other Co"})
         self.client.company_id = other
-        self.assertNotIn(self.e_contact, self.visible(self.peer_in))
+        # A customer in copy: once the client is a user, the mail is not between colleagues.
+        mail = self._mail(subject="With a customer", partners=self.client, to="x@outside.test")
+        self.assertNotIn(mail, self.visible(self.peer_in))
         # The partner of an internal user can be opened by everyone (res.partner's rule).
         self.env["res.users"].create(
             {
@@ -45,7 +47,9 @@ class TestSharingRuleKeys(SharingCommon):
             }
         )
         self.assertFalse(self.client.partner_share)
-        self.assertIn(self.e_contact, self.visible(self.peer_in))
+        self.assertIn(mail, self.visible(self.peer_in))
+        # Mail between the client-turned-user and the owner is now mail between colleagues.
+        self.assertNotIn(self.e_contact, self.visible(self.peer_in))
 
     def test_contact_linked_or_unlinked_later(self):
         other = self.env["res.company"].create({"name": "Other Co"})

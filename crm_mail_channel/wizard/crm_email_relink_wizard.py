@@ -1,5 +1,5 @@
-from odoo import _, api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo import Command, api, fields, models
+from odoo.exceptions import AccessError, MissingError, UserError
 
 ACTIONS = [
     ("move", "Move to another deal"),
@@ -9,19 +9,98 @@ ACTIONS = [
 SCOPES = [("email", "This email only"), ("thread", "The whole conversation")]
 
 
+def check_readable(records, message):
+    """Raise an AccessError with ``message`` unless the current user may read ``records``.
+
+    Odoo's own error lists the records by name (read as superuser) in debug mode: a
+    wizard named after someone else's email must fail without naming it.
+    """
+    try:
+        records.check_access("read")
+    except (AccessError, MissingError):
+        raise AccessError(message) from None
+
+
+def many2one_id(value):
+    """The id in a many2one value as written, or sent by the web client's onchange."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    elif isinstance(value, models.BaseModel):
+        value = value.id
+    return value if isinstance(value, int) else False
+
+
+def x2many_ids(commands):
+    """The ids an x2many value as written (commands or ids) links."""
+    ids = []
+    for command in commands or ():
+        if isinstance(command, int):
+            ids.append(command)
+        elif command[0] == Command.SET:
+            ids.extend(command[2])
+        elif command[0] in (Command.LINK, Command.UPDATE):
+            ids.append(command[1])
+    return ids
+
+
+def check_writable(leads, moving_away=False):
+    """Raise a plain AccessError unless the current user may change every deal of ``leads``;
+    the deal is named only when the user can read it."""
+    for lead in leads:
+        if lead.has_access("write"):
+            continue
+        env = lead.env
+        name = lead.display_name if lead.has_access("read") else False
+        if moving_away:
+            message = (
+                env._(
+                    'You cannot move emails away from the deal "%s": you are not allowed '
+                    "to change it.",
+                    name,
+                )
+                if name
+                else env._("You cannot move emails away from a deal you are not allowed to change.")
+            )
+        else:
+            message = (
+                env._(
+                    'You cannot move emails to the deal "%s": you are not allowed to change it.',
+                    name,
+                )
+                if name
+                else env._("You cannot move emails to a deal you are not allowed to change.")
+            )
+        raise AccessError(message)
+
+
 class CrmEmailRelinkWizard(models.TransientModel):
-    """Correct the deal of an email or of its whole thread; the link becomes "manual"."""
+    """Correct the deal of an email or of its whole thread; the link becomes "manual".
+
+    Everything here is computed as the current user (Odoo computes stored and related fields
+    as superuser by default), and create/write refuse an email or deal the user cannot read.
+    """
 
     _name = "crm.email.relink.wizard"
     _description = "Move an Email to Another Deal"
 
+    # The email and where it is now
     email_id = fields.Many2one("crm.email", required=True, ondelete="cascade")
-    current_lead_id = fields.Many2one(related="email_id.lead_id", string="Current deal")
-    link_reason = fields.Selection(related="email_id.link_reason", string="Linked because")
+    current_lead_id = fields.Many2one(
+        "crm.lead", "Current deal", compute="_compute_current_lead_id", compute_sudo=False
+    )
+    link_reason = fields.Selection(
+        related="email_id.link_reason", string="Linked because", related_sudo=False
+    )
+    # What moves
     scope = fields.Selection(SCOPES, required=True, default="email")
-    thread_count = fields.Integer("Emails in the conversation", compute="_compute_thread_count")
+    thread_count = fields.Integer(
+        "Emails in the conversation", compute="_compute_thread_count", compute_sudo=False
+    )
+    # Where it goes
     action = fields.Selection(ACTIONS, required=True, default="move")
-    allowed_lead_ids = fields.Many2many("crm.lead", compute="_compute_allowed_lead_ids")
+    allowed_lead_ids = fields.Many2many(
+        "crm.lead", compute="_compute_allowed_lead_ids", compute_sudo=False
+    )
     lead_id = fields.Many2one(
         "crm.lead",
         "Deal",
@@ -32,31 +111,52 @@ class CrmEmailRelinkWizard(models.TransientModel):
         "res.partner",
         "Contact of the new deal",
         compute="_compute_contact_id",
+        compute_sudo=False,
         store=True,
         readonly=False,
     )
     new_lead_name = fields.Char(
         "New deal",
         compute="_compute_new_lead_name",
+        compute_sudo=False,
         store=True,
         readonly=False,
     )
 
+    # ------------------------------------------------------------------ computes
+    def _crm_readable_email(self):
+        """The wizard's email when the current user may read it, else an empty record."""
+        self.ensure_one()
+        email = self.email_id
+        return email if email and email.has_access("read") else email.browse()
+
+    @api.depends_context("uid")
+    @api.depends("email_id")
+    def _compute_current_lead_id(self):
+        for wizard in self:
+            lead = wizard._crm_readable_email().lead_id
+            wizard.current_lead_id = lead if lead and lead.has_access("read") else False
+
+    @api.depends_context("uid")
     @api.depends("email_id")
     def _compute_thread_count(self):
         for wizard in self:
-            wizard.thread_count = len(wizard.email_id._crm_thread()) if wizard.email_id else 0
+            email = wizard._crm_readable_email()
+            wizard.thread_count = len(email._crm_thread()) if email else 0
 
     @api.depends("email_id")
     def _compute_contact_id(self):
         for wizard in self:
-            wizard.contact_id = wizard.email_id._crm_reply_partner() if wizard.email_id else False
+            email = wizard._crm_readable_email()
+            wizard.contact_id = email._crm_reply_partner() if email else False
 
     @api.depends("email_id")
     def _compute_new_lead_name(self):
         for wizard in self:
-            wizard.new_lead_name = wizard.email_id.subject or _("New deal")
+            email = wizard._crm_readable_email()
+            wizard.new_lead_name = email.subject or self.env._("New deal")
 
+    @api.depends_context("uid")
     @api.depends("email_id")
     def _compute_allowed_lead_ids(self):
         Lead = self.env["crm.lead"]
@@ -71,10 +171,45 @@ class CrmEmailRelinkWizard(models.TransientModel):
                 else Lead
             )
 
+    # ------------------------------------------------------------------ CRUD
+    @api.model_create_multi
+    def create(self, vals_list):
+        defaults = self.default_get(["email_id", "lead_id", "contact_id"])
+        for vals in vals_list:
+            self._crm_check_values({**defaults, **vals})
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._crm_check_values(vals)
+        return super().write(vals)
+
+    def onchange(self, values, field_names, fields_spec):
+        # The form's onchange answers with many2one names read as superuser (web's
+        # onchange/web_read): refuse an email or deal the user cannot read first.
+        self._crm_check_values(
+            {**self.default_get(["email_id", "lead_id", "contact_id"]), **values}
+        )
+        return super().onchange(values, field_names, fields_spec)
+
+    def _crm_check_values(self, vals):
+        """Refuse, before anything is computed, an email or deal the user cannot read."""
+        for fname, model, message in (
+            ("email_id", "crm.email", self.env._("You cannot open this email.")),
+            ("lead_id", "crm.lead", self.env._("You cannot open this deal.")),
+            ("contact_id", "res.partner", self.env._("You cannot open this contact.")),
+        ):
+            record_id = many2one_id(vals.get(fname))
+            if record_id:
+                check_readable(self.env[model].browse(record_id), message)
+
+    # ------------------------------------------------------------------ action
     def _crm_companies(self):
         """Commercial entities (company, or the person without one) of the email's contacts."""
         self.ensure_one()
-        contacts = self.email_id.sudo().partner_ids.filtered(
+        email = self._crm_readable_email()
+        # sudo: the email is readable (_crm_readable_email); its contacts' companies only
+        # choose which deals the user may search for, as the user.
+        contacts = email.sudo().partner_ids.filtered(
             lambda p: not p.user_ids.filtered(lambda u: not u.share)
         )
         return contacts.commercial_partner_id
@@ -83,31 +218,22 @@ class CrmEmailRelinkWizard(models.TransientModel):
         self.ensure_one()
         return self.email_id._crm_thread() if self.scope == "thread" else self.email_id
 
-    def _crm_check_can_write(self, lead):
-        try:
-            lead.check_access("write")
-        except AccessError:
-            raise AccessError(
-                _(
-                    'You cannot move emails to the deal "%s": you are not allowed to change it.',
-                    lead.sudo().display_name,
-                )
-            ) from None
-
     def action_apply(self):
         self.ensure_one()
         email = self.email_id
-        email.check_access("read")
+        check_readable(email, self.env._("You cannot open this email."))
         emails = self._crm_target_emails()
+        check_readable(emails, self.env._("You cannot open every email of this conversation."))
         if self.action == "unlink":
             target = self.env["crm.lead"]
         elif self.action == "new":
             contact = self.contact_id or email._crm_reply_partner()
             if not contact:
-                raise UserError(_("This email has no contact to create a deal for."))
+                raise UserError(self.env._("This email has no contact to create a deal for."))
+            check_readable(contact, self.env._("You cannot open this contact."))
             target = self.env["crm.lead"].create(
                 {
-                    "name": self.new_lead_name or email.subject or _("New deal"),
+                    "name": self.new_lead_name or email.subject or self.env._("New deal"),
                     "partner_id": contact.id,
                     "type": "opportunity",
                     "user_id": self.env.uid,
@@ -115,19 +241,21 @@ class CrmEmailRelinkWizard(models.TransientModel):
             )
         else:
             if not self.lead_id:
-                raise UserError(_("Choose the deal to move the email to."))
+                raise UserError(self.env._("Choose the deal to move the email to."))
             target = self.lead_id
-            self._crm_check_can_write(target)
+            check_writable(target)
             companies = self._crm_companies()
+            # sudo: the user may change the target deal (checked just above).
             if target.sudo().partner_id.commercial_partner_id not in companies:
                 raise UserError(
-                    _(
+                    self.env._(
                         '"%s" is not a deal of this email\'s contact or company.',
                         target.display_name,
                     )
                 )
-        if target:
-            self._crm_check_can_write(target)
+        # Moving needs the right to change both deals: where the mail is, and where it goes.
+        check_writable(emails.lead_id - target, moving_away=True)
+        check_writable(target)
         emails._crm_set_deal(target)
         if target:
             return {

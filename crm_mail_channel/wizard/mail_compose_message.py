@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models, tools
+from odoo import api, fields, models, tools
 
 CRM_COMPOSER_MODELS = ("res.partner", "crm.lead")
 
@@ -6,10 +6,11 @@ CRM_COMPOSER_MODELS = ("res.partner", "crm.lead")
 class MailComposeMessage(models.TransientModel):
     _inherit = "mail.compose.message"
 
-    # ---- crm_mail_channel: unauthenticated sending domain warning (issue 5) ------------------
+    # Said before sending: the From is on no authenticated domain, or is not the sender's
     crm_domain_warning = fields.Char(compute="_compute_crm_domain_warning")
 
     @api.depends("email_from", "model", "composition_mode")
+    @api.depends_context("uid")
     def _compute_crm_domain_warning(self):
         domains = self.env["crm.mail.domain"]
         for composer in self:
@@ -21,9 +22,18 @@ class MailComposeMessage(models.TransientModel):
                 continue
             domain = email.rsplit("@", 1)[1]
             if not domains._is_authenticated_domain(domain):
-                composer.crm_domain_warning = _(
+                composer.crm_domain_warning = self.env._(
                     "%(domain)s is not authenticated for sending from Odoo: receivers may put "
                     "this email in spam. Ask your administrator to set it up in Settings › CRM › "
                     "Email Authentication.",
                     domain=domain,
+                )
+                continue
+            # The mail will be created by the current user, so it is sent for them.
+            refusal = self.env["ir.mail_server"]._crm_signing_refusal(email, self.env.uid)
+            if refusal:
+                composer.crm_domain_warning = self.env._(
+                    "This email will not be DKIM-signed because %(reason)s. Receivers may put "
+                    "it in spam or refuse it: send it from your own address.",
+                    reason=refusal,
                 )

@@ -34,6 +34,7 @@ class TestEmailManagerFromHr(TransactionCase):
             .create(
                 {
                     "message_id": "<hr-bridge@test>",
+                    "fingerprint": "test",
                     "subject": "S",
                     "email_from": "c@client.test",
                     "email_to": owner.email,

@@ -182,7 +182,7 @@ class KnotServer(Launcher):
     def _write_config(self) -> None:
         zones = "\n".join(f"  - domain: {zone}" for zone in self.zones)
         self.config_path.write_text(
-            f"""# Written by crm_mail_channel_core.testing.knot; private test server.
+            f"""# Written by crm_mail_channel_testing.knot; private test server.
 server:
     rundir: "{self.run_dir}"
     pidfile: "{self.pid_path}"

@@ -10,7 +10,7 @@ Across processes (Odoo tests talking to a sink that ``scripts/services.py`` star
 (envelope), and ``read_spool(spool_dir)`` / ``messages`` read them back. The module also serves
 on its own until SIGTERM::
 
-    python3 -m crm_mail_channel_core.testing.smtp_sink --port 2525 --spool /tmp/spool
+    python3 -m crm_mail_channel_testing.smtp_sink --port 2525 --spool /tmp/spool
 
 which is what ``SmtpSink(spool_dir=...).start(background=True)`` launches (in its own session,
 so it outlives the caller). ``info()`` / ``SmtpSink.attach(info)`` and ``ensure_smtp_sink()``
@@ -48,7 +48,7 @@ from ._process import (
     wait_until,
 )
 
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _port_open(port: int) -> bool:
@@ -174,7 +174,7 @@ class SmtpSink(Launcher):
                 [
                     sys.executable,
                     "-m",
-                    "crm_mail_channel_core.testing.smtp_sink",
+                    "crm_mail_channel_testing.smtp_sink",
                     "--port",
                     str(self.port),
                     "--spool",

@@ -163,3 +163,18 @@ def readable(org, emails):
                 seen[key] = org.visibility_level
         result[viewer] = seen
     return result
+
+
+def content_readers(copies, message_id, fingerprint, shared_by=None):
+    """Who may read the content of the email ``(message_id, fingerprint)``.
+
+    ``copies`` is an iterable of ``(user, message_id, fingerprint)``: the messages each user
+    holds in a mailbox of theirs (or sent). Content is readable only by those who hold a copy
+    with the same Message-ID *and* fingerprint, and by those a holder shares it with
+    (``shared_by``: ``{holder: set of users}``). A Message-ID alone grants nothing.
+    """
+    holders = {user for user, mid, fp in copies if mid == message_id and fp == fingerprint}
+    readers = set(holders)
+    for holder in holders:
+        readers |= set((shared_by or {}).get(holder, ()))
+    return readers
