@@ -61,6 +61,7 @@ class CrmEmailContent(models.Model):
 
     @api.model
     def _audience_parts(self):
+        # sudo: one configuration value, the same for everyone.
         level = self.env["ir.config_parameter"].sudo().get_param(LEVEL_PARAM) or "full"
         return LEVEL_PARTS.get(level, ())
 

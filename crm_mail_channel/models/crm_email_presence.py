@@ -158,6 +158,7 @@ class CrmEmailPresence(models.Model):
 
     def _inherit_thread_override(self):
         """New mail in a thread the owner shared or made private follows that choice."""
+        # sudo: only the new presences' own owners' choices are read and copied.
         records = self.sudo()
         if not records:
             return
@@ -186,6 +187,7 @@ class CrmEmailPresence(models.Model):
     def _crm_recompute_exclusions(self, users=None):
         """Re-apply the excluded domains to already-synced mail (all owners or ``users``)."""
         domain = [("user_id", "in", users.ids)] if users else []
+        # sudo: recomputes stored flags after an administrator's settings change.
         presences = self.sudo().search(domain)
         # The organisation's list is not a field, so nothing marked is_excluded when it
         # changed. Queue it, then mark everything that depends on it, transitively (is_shared,

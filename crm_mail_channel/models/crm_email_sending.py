@@ -125,6 +125,7 @@ class CrmEmail(models.Model):
     @api.model
     def _crm_threading_mail_values(self, message, mail_values):
         """Add In-Reply-To / References of an answer to the outgoing mail's values."""
+        # sudo: the Message-ID of the message being sent, to find its own row.
         message_id = identity.shorten_message_id(message.sudo().message_id)
         # sudo: the row of this very message, found by its own placeholder fingerprint.
         email = self.sudo().search(

@@ -240,7 +240,7 @@ class CrmEmail(models.Model):
             while partners:
                 partners = partners.parent_id - found
                 found |= partners
-            email.partner_ancestor_ids = found.sudo(False)
+            email.partner_ancestor_ids = found.sudo(False)  # sudo: back to the current user.
 
     def _search_partner_ancestor_ids(self, operator, value):
         """Emails of these partners and everyone below them (what ``child_of`` finds).
@@ -275,9 +275,11 @@ class CrmEmail(models.Model):
         is_admin = user._is_admin()
         level = self.env["crm.email.content"]._audience_parts()
         level_text = {
-            ("subject", "body"): self.env._("Colleagues see everything."),
-            ("subject",): self.env._("Colleagues see the subject and participants, not the body."),
-            (): self.env._("Colleagues see only participants and date."),
+            ("subject", "body"): self.env._("Those it is shared with see everything."),
+            ("subject",): self.env._(
+                "Those it is shared with see the subject and participants, not the body."
+            ),
+            (): self.env._("Those it is shared with see only the participants and the date."),
         }[tuple(level)]
         for email in self:
             # sudo: shown only to the email's owners and admins (checked below).
@@ -293,7 +295,13 @@ class CrmEmail(models.Model):
                 record = self.env._("who can open the deal %(deal)s", deal=sudo_email.lead_id.name)
             else:
                 record = self.env._("who can open one of its contacts")
-            if sudo_email.sent_from_crm:
+            shared = False
+            if sudo_email.is_colleague_mail:
+                lines.append(
+                    self.env._("Mail between colleagues: never shared, only its owners see it.")
+                )
+            elif sudo_email.sent_from_crm:
+                shared = True
                 lines.append(
                     self.env._(
                         "Sent from CRM: shared with everyone %(record)s.",
@@ -308,12 +316,16 @@ class CrmEmail(models.Model):
                 done.add(owner.id)
                 reason = presence._sharing_reason()
                 if not presence.is_shared:
-                    lines.append(
-                        self.env._(
-                            "Not shared by %(owner)s: %(reason)s.", owner=owner.name, reason=reason
+                    if not sudo_email.is_colleague_mail:
+                        lines.append(
+                            self.env._(
+                                "Not shared by %(owner)s (%(reason)s).",
+                                owner=owner.name,
+                                reason=reason,
+                            )
                         )
-                    )
                     continue
+                shared = True
                 if owner.email_audience_everyone:
                     audience = self.env._("everyone %(record)s", record=record)
                 else:
@@ -342,7 +354,8 @@ class CrmEmail(models.Model):
                             record=record,
                         )
                     )
-            lines.append(level_text)
+            if shared:
+                lines.append(level_text)
             email.sharing_explanation = "\n".join(lines)
 
     # ------------------------------------------------------------------ owner's choices

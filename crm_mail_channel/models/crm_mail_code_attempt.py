@@ -116,3 +116,17 @@ class CrmMailCodeAttempt(models.Model):
                 locked_until if vcode.is_locked(locked_until or None, now) else None,
             )
         return state
+
+    @api.autovacuum
+    def _gc_old_attempts(self):
+        """Forget counts whose window has passed and that lock nothing any more."""
+        now = fields.Datetime.now()
+        stale = self.search(
+            [
+                ("window_start", "<", now - vcode.DEFAULT_POLICY.attempt_window),
+                "|",
+                ("locked_until", "=", False),
+                ("locked_until", "<", now),
+            ]
+        )
+        stale.unlink()

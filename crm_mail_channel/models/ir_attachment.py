@@ -19,6 +19,7 @@ class IrAttachment(models.Model):
             if vals.get("res_model") == "crm.email" and vals.get("res_id")
         }
         if email_ids:
+            # sudo: super().create() below checks the user may attach to these rows.
             bodies = self.env["crm.email.content"].sudo()._crm_body_rows(email_ids)
             for vals in vals_list:
                 if vals.get("res_model") == "crm.email" and vals.get("res_id"):

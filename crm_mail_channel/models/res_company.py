@@ -14,9 +14,11 @@ class ResCompany(models.Model):
         alias domains (public mailbox providers left out)."""
         # sudo: domain names only, needed whoever triggers the evaluation.
         companies = self.sudo().with_context(active_test=False).search([])
-        other = self.env["crm.mail.domain"].sudo().search([("state", "=", "authenticated")]).mapped(
-            "name"
-        ) + self.env["mail.alias.domain"].sudo().search([]).mapped("name")
+        # sudo: domain names only, needed whoever triggers the evaluation.
+        Domain = self.env["crm.mail.domain"].sudo()
+        other = Domain.search([("state", "=", "authenticated")]).mapped("name")
+        # sudo: alias domain names only.
+        other += self.env["mail.alias.domain"].sudo().search([]).mapped("name")
         return sharing_domains.own_domains(
             company_emails=[c.email for c in companies if c.email],
             websites=[c.website for c in companies if c.website],
@@ -29,6 +31,7 @@ class ResCompany(models.Model):
         # sudo: addresses only, needed whoever triggers the evaluation.
         users = self.env["res.users"].sudo().search([("share", "=", False)])
         addresses = {email.lower() for email in users.mapped("email") if email}
+        # sudo: mailbox logins only (addresses of our own users).
         logins = self.env["crm.mailbox"].sudo().search([]).mapped("login")
         addresses.update(login.lower() for login in logins if login and "@" in login)
         return addresses

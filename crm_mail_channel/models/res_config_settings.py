@@ -64,7 +64,7 @@ class ResConfigSettings(models.TransientModel):
     def _crm_email_org_excluded_domains(self):
         text = (
             self.env["ir.config_parameter"]
-            .sudo()
+            .sudo()  # sudo: one configuration value, the same for everyone.
             .get_param("crm_mail_channel.excluded_domains", "")
         )
         return sharing_domains.parse_domain_list(text)
@@ -123,10 +123,11 @@ class ResConfigSettings(models.TransientModel):
     @api.model
     def _crm_mail_prefill_excluded_domains(self):
         """At install: the organisation's list starts with the companies' own domains."""
-        params = self.env["ir.config_parameter"].sudo()
+        params = self.env["ir.config_parameter"].sudo()  # sudo: run at install.
         if params.get_param("crm_mail_channel.excluded_domains"):
             return
         domains = []
+        # sudo: company domains, read at install.
         for company in self.env["res.company"].sudo().search([]):
             for value in (company.email, company.website):
                 value = (value or "").lower().split("//")[-1].split("/")[0]
@@ -134,6 +135,7 @@ class ResConfigSettings(models.TransientModel):
                 if "." in domain and domain not in domains:
                     domains.append(domain)
         if "mail.alias.domain" in self.env:
+            # sudo: alias domain names, read at install.
             for alias_domain in self.env["mail.alias.domain"].sudo().search([]):
                 if alias_domain.name and alias_domain.name not in domains:
                     domains.append(alias_domain.name)

@@ -89,7 +89,7 @@ class ResPartner(models.Model):
             self.env["crm.mailbox.unmatched"].invalidate_model(["rescan"])
             cron = self.env.ref("crm_mail_channel.ir_cron_sync_mailboxes", raise_if_not_found=False)
             if cron:
-                cron.sudo()._trigger()
+                cron.sudo()._trigger()  # sudo: waking the sync cron early changes no data.
 
     # ------------------------------------------------------------------ sending (issue 4)
     def action_crm_send_email(self):
@@ -148,6 +148,7 @@ class ResPartner(models.Model):
 
     @api.depends_context("uid")
     def _compute_email_shared_by_me(self):
+        # sudo: the current user's own preference.
         shared = self.env.user.sudo().email_shared_partner_ids
         for partner in self:
             partner.email_shared_by_me = partner in shared
@@ -162,7 +163,9 @@ class ResPartner(models.Model):
         Takes effect at once: the owner's presences of these contacts' emails are
         recomputed by this write, so the next query in any worker sees it.
         """
+        self.check_access("read")
         command = fields.Command.link if shared else fields.Command.unlink
+        # sudo: the current user's own sharing list, for contacts they may read (checked above).
         self.env.user.sudo().write(
             {"email_shared_partner_ids": [command(partner.id) for partner in self]}
         )

@@ -20,3 +20,4 @@ from . import test_attack_identity
 from . import test_attack_mailbox, test_attack_wizards  # privacy against a colleague
 from . import test_attack_property
 from . import test_attack_signing, test_attack_verification_code  # signing and codes
+from . import test_orm_seams

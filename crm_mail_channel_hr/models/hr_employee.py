@@ -23,6 +23,7 @@ class HrEmployee(models.Model):
 
     def _crm_sync_email_manager(self):
         """Email manager of the employee's user = user of the employee's manager."""
+        # sudo: mirrors the HR manager into the email manager; run after HR's own write.
         for employee in self.sudo():
             user = employee.user_id
             if not user:
