@@ -41,12 +41,9 @@
         "wizard/crm_lead_pull_threads_wizard_views.xml",
         "views/crm_mail_channel_menus.xml",
     ],
-    "demo": [],
     "assets": {
         "web.assets_tests": [
             "crm_mail_channel/static/src/js/tours/*.js",
         ],
     },
-    "installable": True,
-    "application": False,
 }

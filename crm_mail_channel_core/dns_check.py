@@ -23,7 +23,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
-from .domain_errors import DnsTimeout, make_error
+from .errors import DnsTimeout
 
 STATUS_PASS = "pass"
 STATUS_FAIL = "fail"
@@ -57,9 +57,9 @@ class CheckResult:
         return self.status == STATUS_PENDING
 
 
-def pending_result(exc: Exception, what: str) -> CheckResult:
+def pending_result(exc: DnsTimeout, what: str) -> CheckResult:
     """A 'not yet' result for a DNS timeout: never a failure, the next check will retry."""
-    reason = getattr(exc, "user_message", "") or str(exc)
+    reason = exc.user_message
     return CheckResult(
         STATUS_PENDING,
         CODE_DNS_TIMEOUT,
@@ -134,10 +134,9 @@ def make_resolver(
         try:
             resolver = dns.resolver.Resolver(configure=True)
         except dns.resolver.NoResolverConfiguration:
-            raise make_error(
-                DnsTimeout,
+            raise DnsTimeout(
                 "This server has no DNS resolver configured; set the system parameter "
-                "crm_mail_channel.dns_nameservers.",
+                "crm_mail_channel.dns_nameservers."
             ) from None
     resolver.cache = None
     resolver.timeout = timeout
@@ -181,13 +180,11 @@ def resolve_records(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> 
         except dns.resolver.NXDOMAIN:
             return None
         except dns.exception.Timeout:
-            raise make_error(
-                DnsTimeout, f"The DNS servers did not answer in time for {name} ({rdtype})."
+            raise DnsTimeout(
+                f"The DNS servers did not answer in time for {name} ({rdtype})."
             ) from None
         except dns.resolver.NoNameservers:
-            raise make_error(
-                DnsTimeout, f"No DNS server gave a usable answer for {name} ({rdtype})."
-            ) from None
+            raise DnsTimeout(f"No DNS server gave a usable answer for {name} ({rdtype}).") from None
         canonical = answer.canonical_name
         if answer.rrset is not None:
             return RecordSet(list(answer.rrset), canonical.to_text(omit_final_dot=True))

@@ -64,11 +64,6 @@ class ServerError(MailChannelError):
     )
 
 
-class MessageTooLarge(MailChannelError):
-    code = "message_too_large"
-    default_message = "This message is larger than the size limit and was not imported."
-
-
 class MessageParseError(MailChannelError):
     code = "parse_error"
     default_message = "This message could not be read (it is not a valid email)."

@@ -6,7 +6,6 @@ import contextlib
 import imaplib
 import logging
 import poplib
-import re
 import socket
 import ssl
 from collections.abc import Iterable, Iterator, Sequence
@@ -45,14 +44,6 @@ __all__ = [
 
 FETCH_BATCH = 200
 _IMAPLIB_LOGGER = logging.getLogger("imapclient.imaplib")
-SENT_FALLBACK_NAMES = (
-    "Sent",
-    "Sent Items",
-    "Sent Messages",
-    "INBOX.Sent",
-    "INBOX/Sent",
-    "[Gmail]/Sent Mail",
-)
 
 
 @dataclass
@@ -94,7 +85,6 @@ class FetchedMessage:
     uid: int
     flags: tuple[str, ...]
     size: int
-    internaldate: datetime | None
     raw: bytes | None  # None when size > max_size (not downloaded)
 
 
@@ -325,19 +315,9 @@ class ImapSession(_Session):
 
     def list_sync_folders(self) -> list[FolderRef]:
         """INBOX and the Sent folder (SPECIAL-USE \\Sent first, then well-known names)."""
-        folders = self.list_folders()
+        with _mapped(self.settings):
+            sent = self.client.find_special_folder(imapclient.SENT)
         refs = [FolderRef("INBOX", "inbox")]
-        sent = None
-        for flags, name in folders:
-            if "\\SENT" in {f.upper() for f in flags}:
-                sent = name
-                break
-        if sent is None and "SPECIAL-USE" not in self.capabilities:
-            names = {name.lower(): name for _flags, name in folders}
-            for candidate in SENT_FALLBACK_NAMES:
-                if candidate.lower() in names:
-                    sent = names[candidate.lower()]
-                    break
         if sent is not None:
             refs.append(FolderRef(sent, "sent"))
         return refs
@@ -383,24 +363,22 @@ class ImapSession(_Session):
             uids = sorted({int(u) for u in uids})
             for start in range(0, len(uids), batch_size):
                 chunk = uids[start : start + batch_size]
-                meta = self.client.fetch(chunk, ["FLAGS", "RFC822.SIZE", "INTERNALDATE"])
+                meta = self.client.fetch(chunk, ["FLAGS", "RFC822.SIZE"])
                 small = [
-                    u
-                    for u in chunk
-                    if u in meta and (max_size is None or meta[u][b"RFC822.SIZE"] <= max_size)
+                    uid
+                    for uid in chunk
+                    if uid in meta and (max_size is None or meta[uid][b"RFC822.SIZE"] <= max_size)
                 ]
-                bodies = self._fetch_bodies(small) if small else {}
+                bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
                 for uid in chunk:
                     if uid not in meta:
                         continue  # expunged meanwhile
-                    item = meta[uid]
-                    raw = bodies.get(uid)
+                    raw = bodies.get(uid, {}).get(b"BODY[]")
                     out.append(
                         FetchedMessage(
                             uid=uid,
-                            flags=_flags(item.get(b"FLAGS", ())),
-                            size=int(item.get(b"RFC822.SIZE", 0)),
-                            internaldate=item.get(b"INTERNALDATE"),
+                            flags=_flags(meta[uid].get(b"FLAGS", ())),
+                            size=int(meta[uid].get(b"RFC822.SIZE", 0)),
                             raw=bytes(raw) if raw is not None else None,
                         )
                     )
@@ -408,12 +386,15 @@ class ImapSession(_Session):
 
     @contextmanager
     def _imaplib_debug_off(self) -> Iterator[None]:
-        """imapclient runs imaplib at debug level 5 (routed to the "imapclient.imaplib"
-        logger), so imaplib formats repr() of every response - whole message bodies - even
-        when nothing is logged. That costs more than parsing the messages: switch it off
-        while fetching unless that logger actually wants debug output."""
-        imap = getattr(self.client, "_imap", None)
-        level = getattr(imap, "debug", 0)
+        """Quiet imaplib while fetching, unless the "imapclient.imaplib" logger wants debug.
+
+        imapclient sets imaplib's debug level to 5 on every connection (and routes it to that
+        logger), so imaplib formats the repr() of every response, whole message bodies
+        included, even when nothing is logged: that triples the CPU time of a fetch.
+        imapclient offers no switch for it, hence its ``_imap`` attribute here.
+        """
+        imap = self.client._imap
+        level = imap.debug
         if not level or _IMAPLIB_LOGGER.isEnabledFor(logging.DEBUG):
             yield
             return
@@ -422,26 +403,6 @@ class ImapSession(_Session):
             yield
         finally:
             imap.debug = level
-
-    def _fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
-        """UID -> raw message via ``UID FETCH ... (BODY.PEEK[])``.
-
-        imapclient's generic response lexer costs more CPU than parsing the messages; the
-        answer to this one command has a fixed shape, so it is read straight from imaplib's
-        (header line, literal) pairs. Anything unexpected goes through imapclient instead.
-        """
-        imap = getattr(self.client, "_imap", None)
-        if imap is not None and self.client.use_uid:
-            message_set = ",".join(str(int(u)) for u in uids)
-            typ, data = imap.uid("FETCH", message_set, "(BODY.PEEK[])")
-            if typ == "OK":
-                bodies = _parse_body_fetch(data)
-                if bodies is not None:
-                    return bodies
-        data = self.client.fetch(uids, ["BODY.PEEK[]"])
-        return {
-            uid: item[b"BODY[]"] for uid, item in data.items() if item.get(b"BODY[]") is not None
-        }
 
     def fetch_flags(
         self, name: str, uids: Sequence[int] | None = None, changedsince: int | None = None
@@ -486,50 +447,6 @@ class ImapSession(_Session):
                 except (IndexError, ValueError):
                     return None
             return None
-
-    def find_uid_by_message_id(self, name: str, message_id: str) -> int | None:
-        with _mapped(self.settings):
-            self._select(name)
-            uids = self.client.search(["HEADER", "Message-ID", message_id])
-            return max(int(u) for u in uids) if uids else None
-
-
-_BODY_HEAD_RE = re.compile(rb"\d+ \((.*?)BODY\[\] \{\d+\}", re.I | re.S)
-_UID_RE = re.compile(rb"(?:^|[ (])UID (\d+)(?=[ )]|$)", re.I)
-
-
-def _parse_body_fetch(data: list) -> dict[int, bytes] | None:
-    """Bodies from imaplib's FETCH data for ``(BODY.PEEK[])``, or None if it looks unusual.
-
-    A message arrives as ``(b"<seq> (UID <uid> BODY[] {<n>}", literal)`` followed by its
-    trailer (``b")"``, or ``b" UID <uid>)"`` when the server puts the UID last). Unsolicited
-    FETCH responses without a literal (flag changes) are skipped.
-    """
-    out: dict[int, bytes] = {}
-    pending: list | None = None
-    for item in data:
-        if isinstance(item, tuple):
-            if pending is not None or len(item) != 2:
-                return None
-            head, literal = item
-            match = _BODY_HEAD_RE.fullmatch(head)
-            if match is None:
-                return None
-            uid = _UID_RE.search(match.group(1))
-            pending = [int(uid.group(1)) if uid else None, literal]
-        elif pending is not None:
-            if not isinstance(item, bytes) or not item.endswith(b")"):
-                return None
-            if pending[0] is None:
-                uid = _UID_RE.search(item)
-                if uid is None:
-                    return None
-                pending[0] = int(uid.group(1))
-            out[pending[0]] = bytes(pending[1])
-            pending = None
-        elif item is None or b"BODY[" in bytes(item).upper():
-            return None  # NIL or quoted body: let imapclient sort it out
-    return out if pending is None else None
 
 
 def _flags(values: Iterable) -> tuple[str, ...]:

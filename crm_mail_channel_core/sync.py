@@ -1,4 +1,9 @@
-"""Storage-independent sync driver: IMAP (per folder, UID cursor) and POP3 (UIDL)."""
+"""Storage-independent sync driver: IMAP (per folder, UID cursor) and POP3 (UIDL).
+
+The driver talks to a store through one of two protocols, ``SyncStore`` (IMAP) and
+``Pop3Store`` (POP3); every member a driver calls is named there, and messages travel as
+the named items below. The Odoo side implements both in ``crm_mail_channel/sync_store/``.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,23 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .errors import MessageParseError
 from .mailbox_client import FetchedMessage, ImapSession, Pop3Session
 from .mime import ParsedMessage, parse_message
 
 __all__ = [
+    "Failure",
+    "FolderReport",
     "FolderState",
+    "ImapMessage",
+    "Pop3Message",
     "Pop3Store",
     "SyncOptions",
     "SyncReport",
     "SyncStore",
-    "parse_fetched",
+    "import_uids",
     "run_imap_sync",
     "run_pop3_sync",
 ]
@@ -28,8 +37,10 @@ __all__ = [
 
 @dataclass
 class FolderState:
+    """The sync cursor of one folder, as the store keeps it."""
+
     name: str
-    role: str
+    role: str  # 'inbox' | 'sent'
     uidvalidity: int | None
     last_uid: int = 0
     highest_modseq: int | None = None
@@ -50,34 +61,95 @@ class SyncOptions:
     prefetch: bool = True
 
 
+# ---- what the driver hands to a store ---------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ImapMessage:
+    """A fetched and parsed IMAP message; its raw bytes are already dropped."""
+
+    uid: int
+    flags: tuple[str, ...]
+    parsed: ParsedMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Pop3Message:
+    """A retrieved and parsed POP3 message."""
+
+    uidl: str
+    size: int
+    parsed: ParsedMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A message that cannot be imported: its IMAP UID or POP3 UIDL, and why in plain words.
+
+    The store quarantines it; the cursor still moves over it.
+    """
+
+    key: int | str
+    reason: str
+
+
+# ---- the store protocols ----------------------------------------------------------------------
+@runtime_checkable
 class SyncStore(Protocol):
-    def folder_state(self, role: str, name: str) -> FolderState | None: ...
+    """Everything ``run_imap_sync`` and ``import_uids`` call on a store.
+
+    Folders are known by role ('inbox', 'sent'); ``name`` is the server's current name,
+    which may change (a new Sent folder). A ``new_state`` is saved with the batch it
+    belongs to, so a crash never leaves a cursor ahead of the stored mail.
+    """
+
+    def folder_state(self, role: str, name: str) -> FolderState | None:
+        """The saved cursor of the folder with this role, or None before its first sync."""
+
+    def uidvalidity_changed(self, folder: FolderState, new_uidvalidity: int) -> None:
+        """The server renumbered the folder: forget its UIDs, keep the emails."""
+
+    def known_uids(self, folder: FolderState) -> set[int]:
+        """UIDs of the folder the store holds; their flags are re-read without CONDSTORE."""
+
+    def apply_flags(
+        self, folder: FolderState, flags: dict[int, tuple[str, ...]], new_state: FolderState
+    ) -> None:
+        """Server flags of already-stored messages by UID, and the cursor after reading them."""
 
     def store_batch(
         self,
         folder: FolderState,
-        messages: list[tuple[FetchedMessage, ParsedMessage]],
-        failures: list[tuple[int, str]],
-        new_state: FolderState,
-    ) -> None: ...
-
-    def uidvalidity_changed(self, folder: FolderState, new_uidvalidity: int) -> None: ...
-
-    def apply_flags(
-        self, folder: FolderState, flags: dict[int, tuple], new_state: FolderState
-    ) -> None: ...
-
-    def known_uids(self, folder: FolderState) -> set[int]: ...
+        messages: list[ImapMessage],
+        failures: list[Failure],
+        new_state: FolderState | None,
+    ) -> None:
+        """Store one batch; ``new_state`` None keeps the cursor (messages fetched again)."""
 
 
+@runtime_checkable
 class Pop3Store(Protocol):
-    def seen_uidls(self) -> set[str]: ...
+    """Everything ``run_pop3_sync`` calls on a store. POP3 has only an inbox, keyed by UIDL."""
 
-    def store_batch_pop3(
-        self,
-        messages: list[tuple[str, int, ParsedMessage]],
-        failures: list[tuple[str, str]],
-    ) -> None: ...
+    def seen_uidls(self) -> set[str]:
+        """UIDLs already handled (imported, skipped or quarantined): never fetched again."""
+
+    def skip_uidls(self, uidls: list[str]) -> None:
+        """Remember messages older than the first sync window without importing them."""
+
+    def store_batch_pop3(self, messages: list[Pop3Message], failures: list[Failure]) -> None:
+        """Store one batch of POP3 messages."""
+
+
+# ---- reports ----------------------------------------------------------------------------------
+@dataclass
+class FolderReport:
+    role: str
+    exists: int  # messages in the folder on the server
+    uidvalidity: int | None = None
+    imported: int = 0
+    quarantined: int = 0
+    flag_updates: int = 0
+    backlog: int = 0  # left for the next run (time budget spent)
+    last_uid: int = 0
 
 
 @dataclass
@@ -86,9 +158,14 @@ class SyncReport:
     quarantined: int = 0
     flag_updates: int = 0
     backlog: int = 0
-    folders: dict = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
+    folders: dict[str, FolderReport] = field(default_factory=dict)
     finished: bool = True
+
+    def add(self, folder: FolderReport, imported: int, quarantined: int) -> None:
+        folder.imported += imported
+        folder.quarantined += quarantined
+        self.imported += imported
+        self.quarantined += quarantined
 
 
 class _Clock:
@@ -99,37 +176,71 @@ class _Clock:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
 
-def _parse(raw: bytes, options: SyncOptions) -> ParsedMessage:
-    return parse_message(raw, max_attachment_size=options.max_attachment_size)
+# ---- parsing ----------------------------------------------------------------------------------
+def _too_large(key: int | str, size: int, options: SyncOptions) -> Failure:
+    return Failure(
+        key, f"message too large ({size} bytes, limit {options.max_message_size} bytes)"
+    )
 
 
-def parse_fetched(
-    fetched: list[FetchedMessage], options: SyncOptions
-) -> tuple[list[tuple[FetchedMessage, ParsedMessage]], list[tuple[int, str]]]:
-    """Parse fetched messages; each one that cannot be read becomes a failure (uid, reason)."""
-    messages, failures = [], []
+def _parse(key: int | str, raw: bytes, options: SyncOptions) -> ParsedMessage | Failure:
+    """The parsed message, or the failure that quarantines it (never raises)."""
+    try:
+        return parse_message(raw, max_attachment_size=options.max_attachment_size)
+    except MessageParseError as exc:
+        return Failure(key, f"unreadable message: {exc.detail or exc.user_message}")
+    except Exception as exc:
+        return Failure(key, f"unreadable message: {type(exc).__name__}: {exc}")
+
+
+def _store_fetched(
+    store: SyncStore,
+    folder: FolderState,
+    fetched: list[FetchedMessage],
+    options: SyncOptions,
+    new_state: FolderState | None,
+) -> tuple[int, int]:
+    """Parse a fetched batch and hand it to the store; returns (imported, quarantined).
+
+    Empties ``fetched`` once parsed: the raw bytes are freed before the store works.
+    """
+    messages: list[ImapMessage] = []
+    failures: list[Failure] = []
     for item in fetched:
         if item.raw is None:
-            failures.append(
-                (
-                    item.uid,
-                    f"message too large ({item.size} bytes, limit "
-                    f"{options.max_message_size} bytes)",
-                )
-            )
+            failures.append(_too_large(item.uid, item.size, options))
             continue
-        try:
-            parsed = _parse(item.raw, options)
-        except MessageParseError as exc:
-            failures.append((item.uid, f"unreadable message: {exc.detail or exc.user_message}"))
-        except Exception as exc:
-            failures.append((item.uid, f"unreadable message: {type(exc).__name__}: {exc}"))
+        parsed = _parse(item.uid, item.raw, options)
+        if isinstance(parsed, Failure):
+            failures.append(parsed)
         else:
-            # The store gets the parsed message: drop the raw bytes now (peak memory).
-            messages.append((replace(item, raw=None), parsed))
-    return messages, failures
+            messages.append(ImapMessage(item.uid, item.flags, parsed))
+    fetched.clear()
+    store.store_batch(folder, messages, failures, new_state)
+    return len(messages), len(failures)
 
 
+def import_uids(
+    session: ImapSession,
+    store: SyncStore,
+    folder: FolderState,
+    uids: Sequence[int],
+    options: SyncOptions,
+) -> set[int]:
+    """Fetch these UIDs of ``folder`` again and store them; the cursor stays where it is.
+
+    For a rescan (an address became a contact) or a quarantine retry. Returns the UIDs the
+    server no longer has.
+    """
+    if not uids:
+        return set()
+    fetched = session.fetch_messages(folder.name, sorted(uids), options.max_message_size)
+    returned = {item.uid for item in fetched}
+    _store_fetched(store, folder, fetched, options, None)
+    return set(uids) - returned
+
+
+# ---- IMAP -------------------------------------------------------------------------------------
 class _Prefetcher:
     """Fetches UID chunks at most one ahead in a worker thread; yields (chunk, fetched).
 
@@ -217,8 +328,7 @@ def _sync_flags(
             return state, 0
         changed = session.fetch_flags(state.name, None, changedsince=state.highest_modseq)
     else:
-        known = getattr(store, "known_uids", None)
-        uids = sorted(known(state)) if known else []
+        uids = sorted(store.known_uids(state))
         if not uids:
             uids = list(
                 range(max(1, state.last_uid - options.flag_fallback_window + 1), state.last_uid + 1)
@@ -230,6 +340,21 @@ def _sync_flags(
     new_state = replace(state, highest_modseq=status_modseq)
     store.apply_flags(state, changed, new_state)
     return new_state, len(changed)
+
+
+def _start_state(store: SyncStore, role: str, name: str, uidvalidity: int) -> FolderState:
+    """The cursor to sync from: the saved one, or a fresh one when the UIDs changed meaning."""
+    state = store.folder_state(role, name)
+    if state is None:
+        return FolderState(name, role, uidvalidity)
+    if state.uidvalidity is None:
+        state = replace(state, uidvalidity=uidvalidity)
+    elif state.uidvalidity != uidvalidity:
+        store.uidvalidity_changed(state, uidvalidity)
+        return FolderState(name, role, uidvalidity)
+    if state.name != name:  # folder renamed on the server (e.g. a new Sent folder)
+        state = replace(state, name=name)
+    return state
 
 
 def run_imap_sync(
@@ -244,30 +369,13 @@ def run_imap_sync(
     clock = _Clock(options.max_seconds)
     for ref in session.list_sync_folders():
         status = session.folder_status(ref.name)
-        state = store.folder_state(ref.role, ref.name)
-        if state is None:
-            state = FolderState(ref.name, ref.role, status.uidvalidity, 0, None)
-        elif state.uidvalidity is None:
-            state = replace(state, uidvalidity=status.uidvalidity)
-        elif state.uidvalidity != status.uidvalidity:
-            store.uidvalidity_changed(state, status.uidvalidity)
-            state = FolderState(ref.name, ref.role, status.uidvalidity, 0, None)
-        if state.name != ref.name:  # folder renamed on the server (e.g. a new Sent folder)
-            state = replace(state, name=ref.name)
-        folder_report = {
-            "role": ref.role,
-            "imported": 0,
-            "quarantined": 0,
-            "flag_updates": 0,
-            "backlog": 0,
-            "uidvalidity": status.uidvalidity,
-            "exists": status.exists,
-        }
+        state = _start_state(store, ref.role, ref.name, status.uidvalidity)
+        folder_report = FolderReport(ref.role, status.exists, status.uidvalidity)
         report.folders[ref.name] = folder_report
 
         if options.sync_flags:
             state, count = _sync_flags(session, store, state, status.highestmodseq, options)
-            folder_report["flag_updates"] = count
+            folder_report.flag_updates = count
             report.flag_updates += count
         elif state.last_uid <= 0:
             state = replace(state, highest_modseq=status.highestmodseq)
@@ -287,17 +395,12 @@ def run_imap_sync(
             batches, close = _fetch_chunks(session, ref.name, chunks, options)
         try:
             for chunk, fetched in batches:
-                messages, failures = parse_fetched(fetched, options)
-                del fetched  # raw bytes no longer needed while the store works
                 # UIDs missing from the answer were expunged meanwhile: the cursor may pass them.
                 new_state = replace(state, last_uid=max(chunk))
-                store.store_batch(state, messages, failures, new_state)
+                imported, quarantined = _store_fetched(store, state, fetched, options, new_state)
                 state = new_state
                 done += len(chunk)
-                folder_report["imported"] += len(messages)
-                folder_report["quarantined"] += len(failures)
-                report.imported += len(messages)
-                report.quarantined += len(failures)
+                report.add(folder_report, imported, quarantined)
                 if progress:
                     progress(ref.name, done, len(uids))
                 if done < len(uids) and clock.expired():
@@ -305,14 +408,22 @@ def run_imap_sync(
         finally:
             close()
         if done < len(uids):
-            remaining = len(uids) - done
-            folder_report["backlog"] = remaining
-            report.backlog += remaining
+            folder_report.backlog = len(uids) - done
+            report.backlog += folder_report.backlog
             report.finished = False
-        folder_report["last_uid"] = state.last_uid
+        folder_report.last_uid = state.last_uid
         if not report.finished:
             break
     return report
+
+
+# ---- POP3 -------------------------------------------------------------------------------------
+def _before_window(session: Pop3Session, num: int, uidl: str, options: SyncOptions) -> bool:
+    """Whether the message is older than the first sync window (read by its headers only)."""
+    head = _parse(uidl, session.top(num, 0), options)
+    if isinstance(head, Failure) or head.date is None:
+        return False
+    return head.date.date() < options.since
 
 
 def run_pop3_sync(
@@ -328,54 +439,34 @@ def run_pop3_sync(
     seen = store.seen_uidls()
     pending = sorted(((num, uidl) for uidl, num in uidls.items() if uidl and uidl not in seen))
     sizes = session.list_sizes() if pending else {}
-    skip = getattr(store, "skip_uidls", None)
-    folder_report = {
-        "role": "inbox",
-        "imported": 0,
-        "quarantined": 0,
-        "backlog": 0,
-        "exists": len(uidls),
-    }
-    report.folders["INBOX"] = folder_report
+    window = options.since is not None and not seen  # first sync: skip mail before the window
+    folder_report = report.folders["INBOX"] = FolderReport("inbox", len(uidls))
     for start in range(0, len(pending), options.batch_size):
         if clock.expired():
-            report.backlog = folder_report["backlog"] = len(pending) - start
+            report.backlog = folder_report.backlog = len(pending) - start
             report.finished = False
             break
-        messages, failures, skipped = [], [], []
+        messages: list[Pop3Message] = []
+        failures: list[Failure] = []
+        skipped: list[str] = []
         for num, uidl in pending[start : start + options.batch_size]:
             size = sizes.get(num, 0)
             if size > options.max_message_size:
-                failures.append(
-                    (
-                        uidl,
-                        f"message too large ({size} bytes, limit {options.max_message_size} bytes)",
-                    )
-                )
+                failures.append(_too_large(uidl, size, options))
                 continue
-            if options.since is not None and not seen:
-                # Window on a first sync: read headers only (TOP n 0) to check the date.
-                try:
-                    head = _parse(session.top(num, 0), options)
-                except MessageParseError:
-                    head = None
-                if head is not None and head.date is not None and head.date.date() < options.since:
-                    skipped.append(uidl)
-                    continue
+            if window and _before_window(session, num, uidl, options):
+                skipped.append(uidl)
+                continue
             raw = session.retrieve(num)
-            try:
-                messages.append((uidl, len(raw), _parse(raw, options)))
-            except MessageParseError as exc:
-                failures.append((uidl, f"unreadable message: {exc.detail or exc.user_message}"))
-            except Exception as exc:
-                failures.append((uidl, f"unreadable message: {type(exc).__name__}: {exc}"))
+            parsed = _parse(uidl, raw, options)
+            if isinstance(parsed, Failure):
+                failures.append(parsed)
+            else:
+                messages.append(Pop3Message(uidl, len(raw), parsed))
         store.store_batch_pop3(messages, failures)
-        if skipped and skip:
-            skip(skipped)
-        report.imported += len(messages)
-        report.quarantined += len(failures)
-        folder_report["imported"] += len(messages)
-        folder_report["quarantined"] += len(failures)
+        if skipped:
+            store.skip_uidls(skipped)
+        report.add(folder_report, len(messages), len(failures))
         if progress:
             progress("INBOX", min(start + options.batch_size, len(pending)), len(pending))
     return report

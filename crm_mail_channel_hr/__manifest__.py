@@ -7,7 +7,5 @@
     "author": "crm_mail_channel developers",
     "license": "LGPL-3",
     "depends": ["crm_mail_channel", "hr"],
-    "data": [],
-    "installable": True,
     "auto_install": True,
 }

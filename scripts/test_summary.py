@@ -37,6 +37,7 @@ def main():
         "layer 1 (core, real servers)": junit_counts(results / "layer1.xml"),
         "layer 2a (Odoo runner)": odoo_runner_counts(runner_log),
         "layer 2b (pytest-odoo)": junit_counts(results / "layer2.xml"),
+        "layer 2c (update from the previous release)": junit_counts(results / "upgrade.xml"),
     }
     passed = failed = skipped = 0
     print("\n=== Summary")

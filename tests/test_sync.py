@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -9,12 +10,20 @@ import pytest
 
 from crm_mail_channel_core.errors import ServerError
 from crm_mail_channel_core.mailbox_client import open_session
-from crm_mail_channel_core.sync import FolderState, SyncOptions, run_imap_sync, run_pop3_sync
+from crm_mail_channel_core.sync import (
+    FolderState,
+    Pop3Store,
+    SyncOptions,
+    SyncStore,
+    import_uids,
+    run_imap_sync,
+    run_pop3_sync,
+)
 from crm_mail_channel_testing.samples import make_message, sample_corpus
 from tests.conftest import pop3_settings
 
 
-class FakeStore:
+class FakeStore(SyncStore):
     """In-memory SyncStore: emails deduplicated by Message-ID, presence per (folder, uid)."""
 
     def __init__(self) -> None:
@@ -31,16 +40,17 @@ class FakeStore:
         return replace(state) if state else None
 
     def store_batch(self, folder, messages, failures, new_state):
-        for fetched, parsed in messages:
-            key = (folder.role, new_state.uidvalidity, fetched.uid)
+        for message in messages:
+            key = (folder.role, folder.uidvalidity, message.uid)
             if key in self.presence:
                 continue  # idempotent
-            self.emails.setdefault(parsed.message_id, parsed)
-            self.presence[key] = parsed.message_id
-            self.flags[parsed.message_id] = fetched.flags
-        for uid, reason in failures:
-            self.quarantine[(folder.role, new_state.uidvalidity, uid)] = reason
-        self.states[folder.role] = replace(new_state)
+            self.emails.setdefault(message.parsed.message_id, message.parsed)
+            self.presence[key] = message.parsed.message_id
+            self.flags[message.parsed.message_id] = message.flags
+        for failure in failures:
+            self.quarantine[(folder.role, folder.uidvalidity, failure.key)] = failure.reason
+        if new_state is not None:
+            self.states[folder.role] = replace(new_state)
         self.batches += 1
         if self.after_batch:
             self.after_batch(self)
@@ -85,7 +95,7 @@ def test_initial_window_then_incremental(dovecot, mail_user):
     report = _sync(dovecot, mail_user, store, since=date(2023, 1, 1))
     assert report.finished and report.imported == 150 and report.quarantined == 0
     assert "<old@t>" not in store.emails
-    assert report.folders["Sent"]["role"] == "sent"
+    assert report.folders["Sent"].role == "sent"
     assert store.batches == 3 + 1  # 120 in batches of 50, plus 30
     # Incremental: only new mail, the old message stays outside the window.
     dovecot.append_messages(*mail_user, "INBOX", _corpus(5, seed=3))
@@ -194,19 +204,23 @@ def test_time_budget_leaves_backlog(dovecot, mail_user):
     assert report.finished and report.imported == 30
 
 
-class FakePop3Store:
+class FakePop3Store(Pop3Store):
     def __init__(self):
         self.by_uidl = {}
         self.failures = {}
+        self.skipped = set()
 
     def seen_uidls(self):
-        return set(self.by_uidl) | set(self.failures)
+        return set(self.by_uidl) | set(self.failures) | self.skipped
+
+    def skip_uidls(self, uidls):
+        self.skipped.update(uidls)
 
     def store_batch_pop3(self, messages, failures):
-        for uidl, _size, parsed in messages:
-            assert uidl not in self.by_uidl
-            self.by_uidl[uidl] = parsed
-        self.failures.update(dict(failures))
+        for message in messages:
+            assert message.uidl not in self.by_uidl
+            self.by_uidl[message.uidl] = message.parsed
+        self.failures.update({failure.key: failure.reason for failure in failures})
 
 
 def test_pop3_sync_by_uidl_never_duplicates_never_deletes(dovecot, mail_user):

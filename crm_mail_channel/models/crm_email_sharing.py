@@ -155,7 +155,7 @@ class CrmEmail(models.Model):
                 ]
             )
         # sudo: a recomputation of stored flags, no user data returned.
-        emails = self.sudo().search(domain)
+        emails = self.sudo().search(domain or [("id", "!=", False)])
         if not emails:
             return
         self.env.add_to_compute(self._fields["is_colleague_mail"], emails)

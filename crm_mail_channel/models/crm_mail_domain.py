@@ -117,9 +117,18 @@ class CrmMailDomain(models.Model):
 
     def _write_flow(self, vals):
         """Write state and verification fields, for the verification and check methods only."""
+        authenticated_before = set(self.filtered(lambda d: d.state == "authenticated").ids)
         # sudo: the callers checked the code or the DNS records just before; FLOW_FIELDS are
         # refused to any direct write.
-        return self.sudo().write(vals)
+        result = self.sudo().write(vals)
+        if "state" in vals:
+            # An authenticated domain is one of the company's own: mail at it is colleague mail.
+            changed = self.filtered(
+                lambda d: (d.state == "authenticated") != (d.id in authenticated_before)
+            )
+            if changed:
+                self.env["crm.email"]._crm_recompute_colleague_mail(domains=changed.mapped("name"))
+        return result
 
     @api.model
     def _domain_from_email(self, email):

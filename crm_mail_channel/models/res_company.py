@@ -12,13 +12,16 @@ class ResCompany(models.Model):
     def _crm_own_domains(self):
         """Email and website domains of every company, authenticated sending domains and
         alias domains (public mailbox providers left out)."""
-        # sudo: domain names only, needed whoever triggers the evaluation.
-        companies = self.sudo().with_context(active_test=False).search([])
+        companies = (
+            self.sudo()  # sudo: domain names only, needed whoever triggers the evaluation.
+            .with_context(active_test=False)
+            .search(["|", ("email", "!=", False), ("website", "!=", False)])
+        )
         # sudo: domain names only, needed whoever triggers the evaluation.
         Domain = self.env["crm.mail.domain"].sudo()
         other = Domain.search([("state", "=", "authenticated")]).mapped("name")
         # sudo: alias domain names only.
-        other += self.env["mail.alias.domain"].sudo().search([]).mapped("name")
+        other += self.env["mail.alias.domain"].sudo().search([("name", "!=", False)]).mapped("name")
         return sharing_domains.own_domains(
             company_emails=[c.email for c in companies if c.email],
             websites=[c.website for c in companies if c.website],
@@ -32,7 +35,7 @@ class ResCompany(models.Model):
         users = self.env["res.users"].sudo().search([("share", "=", False)])
         addresses = {email.lower() for email in users.mapped("email") if email}
         # sudo: mailbox logins only (addresses of our own users).
-        logins = self.env["crm.mailbox"].sudo().search([]).mapped("login")
+        logins = self.env["crm.mailbox"].sudo().search([("login", "like", "@")]).mapped("login")
         addresses.update(login.lower() for login in logins if login and "@" in login)
         return addresses
 

@@ -126,19 +126,8 @@ class ResConfigSettings(models.TransientModel):
         params = self.env["ir.config_parameter"].sudo()  # sudo: run at install.
         if params.get_param("crm_mail_channel.excluded_domains"):
             return
-        domains = []
-        # sudo: company domains, read at install.
-        for company in self.env["res.company"].sudo().search([]):
-            for value in (company.email, company.website):
-                value = (value or "").lower().split("//")[-1].split("/")[0]
-                domain = value.rsplit("@", 1)[-1].removeprefix("www.")
-                if "." in domain and domain not in domains:
-                    domains.append(domain)
-        if "mail.alias.domain" in self.env:
-            # sudo: alias domain names, read at install.
-            for alias_domain in self.env["mail.alias.domain"].sudo().search([]):
-                if alias_domain.name and alias_domain.name not in domains:
-                    domains.append(alias_domain.name)
+        # The same own domains that make mail "between colleagues" (public providers left out).
+        domains = self.env["res.company"]._crm_own_domains()
         if domains:
             params.set_param("crm_mail_channel.excluded_domains", ", ".join(domains))
 

@@ -9,6 +9,8 @@ content: only holders of a copy with the same fingerprint, and those they share 
 Everyone here is in private mode, so the attacker may read no content of the victim's mail.
 """
 
+import contextlib
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from odoo.exceptions import AccessError, UserError
@@ -156,7 +158,7 @@ class TestAttackerProperty(MailboxCommon):
                     subtype_xmlid="mail.mt_comment",
                 )
             elif kind == "relink":
-                try:
+                with contextlib.suppress(AccessError, UserError):
                     wizard = (
                         self.env["crm.email.relink.wizard"]
                         .with_user(self.attacker)
@@ -168,19 +170,15 @@ class TestAttackerProperty(MailboxCommon):
                     )
                     wizard.write({"action": "move", "lead_id": self.attacker_deal.id})
                     wizard.action_apply()
-                except (AccessError, UserError):
-                    pass
             elif kind == "pull":
                 ids = [self.victim_emails[n].id for n in act[1]]
-                try:
+                with contextlib.suppress(AccessError, UserError):
                     wizard = (
                         self.env["crm.lead.pull.threads.wizard"]
                         .with_user(self.attacker)
                         .create({"lead_id": self.attacker_deal.id, "email_ids": [Command.set(ids)]})
                     )
                     wizard.action_apply()
-                except (AccessError, UserError):
-                    pass
         return copies
 
     def assert_no_secret(self, text):
@@ -214,22 +212,17 @@ class TestAttackerProperty(MailboxCommon):
     @given(actions=st.lists(action, min_size=1, max_size=6))
     def test_attacker_never_reads_what_the_reference_forbids(self, actions):
         before = self.snapshot()
-        try:
-            with self.env.cr.savepoint():
-                copies = self.run_actions(actions)
-                text = self.readable_text(self.attacker)
-                for secret, (_owner, mid, fingerprint) in zip(
-                    SECRETS, self.victim_copies, strict=True
-                ):
-                    readers = sharing_reference.content_readers(copies, mid, fingerprint)
-                    if self.attacker.id not in readers:
-                        self.assertNotIn(secret, text, actions)
-                self.assertEqual(self.snapshot(), before, actions)
-                # The victim still reads all of their own mail.
-                victim_text = self.readable_text(self.victim)
-                for secret in SECRETS:
-                    self.assertIn(secret, victim_text)
-                raise _Rollback
-        except _Rollback:
-            pass
+        with contextlib.suppress(_Rollback), self.env.cr.savepoint():
+            copies = self.run_actions(actions)
+            text = self.readable_text(self.attacker)
+            for secret, (_owner, mid, fingerprint) in zip(SECRETS, self.victim_copies, strict=True):
+                readers = sharing_reference.content_readers(copies, mid, fingerprint)
+                if self.attacker.id not in readers:
+                    self.assertNotIn(secret, text, actions)
+            self.assertEqual(self.snapshot(), before, actions)
+            # The victim still reads all of their own mail.
+            victim_text = self.readable_text(self.victim)
+            for secret in SECRETS:
+                self.assertIn(secret, victim_text)
+            raise _Rollback
         self.env.invalidate_all()

@@ -6,6 +6,8 @@ emails inside a savepoint, then compares, for every user, the emails and the con
 readable through the ORM with ``crm_mail_channel_testing.sharing_reference.readable``.
 """
 
+import contextlib
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from odoo.fields import Command
@@ -251,11 +253,8 @@ class TestSharingProperty(TransactionCase):
     )
     @given(org=org_strategy)
     def test_orm_matches_reference(self, org):
-        try:
-            with self.env.cr.savepoint():
-                emails = self._build(org)
-                self.assertEqual(self._orm(emails), self._reference(org), org)
-                raise _Rollback
-        except _Rollback:
-            pass
+        with contextlib.suppress(_Rollback), self.env.cr.savepoint():
+            emails = self._build(org)
+            self.assertEqual(self._orm(emails), self._reference(org), org)
+            raise _Rollback
         self.env.invalidate_all()
