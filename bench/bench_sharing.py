@@ -210,7 +210,7 @@ def build(env, rng):
 
 
 def fill_rule_keys(cr):
-    """crm.email's contact and deal keys as the ORM computes them (record rules, issue 3)."""
+    """crm.email's contact and deal keys as the ORM computes them."""
     from odoo.tools import SQL
 
     # contact_company_keys: per contact 0 (internal user's partner, or no company) or its

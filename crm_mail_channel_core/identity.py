@@ -31,7 +31,6 @@ POSTED_PREFIX = "posted:"
 # Longer Message-IDs are replaced by a digest (a btree index entry holds about 2.7 kB).
 MAX_MESSAGE_ID_LENGTH = 500
 
-_WS_RE = re.compile(r"\s+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -43,7 +42,8 @@ def clean_text(value):
 
 
 def _flat(text):
-    return _WS_RE.sub(" ", clean_text(text or "")).strip()
+    # str.split() without arguments is several times faster than a whitespace regex here.
+    return " ".join((text or "").split())
 
 
 def content_fingerprint(parsed):

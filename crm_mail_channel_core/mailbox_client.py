@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imapclient import SENT
 
 from .errors import (
     AppPasswordRequired,
@@ -44,6 +45,13 @@ __all__ = [
 
 FETCH_BATCH = 200
 _IMAPLIB_LOGGER = logging.getLogger("imapclient.imaplib")
+# imapclient sets imaplib's debug level to 5 on every connection (routed to the logger above),
+# so imaplib formats the repr() of every response, whole message bodies included, even when
+# nothing is logged: fetching takes about three times the CPU (bench/bench_protocol.py).
+# True turns that level off during fetches unless the logger wants debug output; imapclient
+# has no switch for it, so this reaches its ``_imap`` attribute. False keeps imapclient's
+# behaviour, the reference tests/test_imap_client.py compares with.
+QUIET_IMAPLIB = True
 
 
 @dataclass
@@ -316,7 +324,7 @@ class ImapSession(_Session):
     def list_sync_folders(self) -> list[FolderRef]:
         """INBOX and the Sent folder (SPECIAL-USE \\Sent first, then well-known names)."""
         with _mapped(self.settings):
-            sent = self.client.find_special_folder(imapclient.SENT)
+            sent = self.client.find_special_folder(SENT)
         refs = [FolderRef("INBOX", "inbox")]
         if sent is not None:
             refs.append(FolderRef(sent, "sent"))
@@ -386,16 +394,10 @@ class ImapSession(_Session):
 
     @contextmanager
     def _imaplib_debug_off(self) -> Iterator[None]:
-        """Quiet imaplib while fetching, unless the "imapclient.imaplib" logger wants debug.
-
-        imapclient sets imaplib's debug level to 5 on every connection (and routes it to that
-        logger), so imaplib formats the repr() of every response, whole message bodies
-        included, even when nothing is logged: that triples the CPU time of a fetch.
-        imapclient offers no switch for it, hence its ``_imap`` attribute here.
-        """
+        """Quiet imaplib while fetching (see QUIET_IMAPLIB)."""
         imap = self.client._imap
         level = imap.debug
-        if not level or _IMAPLIB_LOGGER.isEnabledFor(logging.DEBUG):
+        if not QUIET_IMAPLIB or not level or _IMAPLIB_LOGGER.isEnabledFor(logging.DEBUG):
             yield
             return
         imap.debug = 0

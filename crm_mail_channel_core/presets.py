@@ -13,7 +13,8 @@ class ProviderPreset:
     host: str | None
     port: int
     security: str  # 'ssl' | 'starttls' | 'none'
-    note: str = ""
+    note: str = ""  # plain-words guidance shown when the provider is chosen
+    needs_oauth: bool = False  # refuses passwords: only an OAuth sign-in connects
 
 
 PROVIDER_PRESETS: dict[str, ProviderPreset] = {
@@ -26,9 +27,10 @@ PROVIDER_PRESETS: dict[str, ProviderPreset] = {
             "imap.gmail.com",
             993,
             "ssl",
-            "Google accepts only an app password here (it requires 2-Step Verification): "
-            "create one under Google Account > Security > App passwords. IMAP must be enabled "
-            "in Gmail settings.",
+            "Google does not accept your usual password here: use an app password. Turn on "
+            "2-Step Verification, then create one under Google Account > Security > App "
+            "passwords, and type it below. With Google Workspace, IMAP must also be allowed "
+            "by your administrator.",
         ),
         ProviderPreset(
             "microsoft",
@@ -37,8 +39,11 @@ PROVIDER_PRESETS: dict[str, ProviderPreset] = {
             "outlook.office365.com",
             993,
             "ssl",
-            "Microsoft has turned off password (basic) IMAP for most accounts; a password login "
-            "will usually be refused and an OAuth sign-in is needed. Ask your administrator.",
+            "Microsoft 365 and Outlook.com no longer accept a password from mail programs: "
+            "they need a Microsoft sign-in (OAuth). That sign-in comes with the Microsoft "
+            "bridge of this app, which is not installed in this database. Ask your "
+            "administrator to install it, or connect another mailbox.",
+            needs_oauth=True,
         ),
         ProviderPreset(
             "zoho",
@@ -47,8 +52,9 @@ PROVIDER_PRESETS: dict[str, ProviderPreset] = {
             "imap.zoho.com",
             993,
             "ssl",
-            "Enable IMAP access in Zoho Mail settings. With two-factor authentication use an "
-            "application-specific password.",
+            "Turn on IMAP access in Zoho Mail (Settings > Mail Accounts). If your account uses "
+            "two-factor authentication, create an application-specific password and type it "
+            "below instead of your usual password.",
         ),
         ProviderPreset(
             "yahoo",
@@ -57,7 +63,8 @@ PROVIDER_PRESETS: dict[str, ProviderPreset] = {
             "imap.mail.yahoo.com",
             993,
             "ssl",
-            "Yahoo requires an app password: Account Security > Generate app password.",
+            "Yahoo does not accept your usual password here: use an app password. Create one "
+            "under Account Info > Account Security > Generate app password, and type it below.",
         ),
         ProviderPreset(
             "icloud",
@@ -66,7 +73,8 @@ PROVIDER_PRESETS: dict[str, ProviderPreset] = {
             "imap.mail.me.com",
             993,
             "ssl",
-            "Apple requires an app-specific password (appleid.apple.com > Sign-In and Security). "
+            "Apple does not accept your usual password here: use an app-specific password. "
+            "Create one at appleid.apple.com > Sign-In and Security > App-Specific Passwords. "
             "The login is your full iCloud address.",
         ),
         ProviderPreset(
@@ -76,7 +84,8 @@ PROVIDER_PRESETS: dict[str, ProviderPreset] = {
             None,
             993,
             "ssl",
-            "Enter your provider's IMAP server name. Port 993 with SSL is the usual setting.",
+            "Type your provider's IMAP server name (for example imap.yourcompany.com). Port 993 "
+            "with SSL/TLS is the usual setting; your provider's help pages give the exact one.",
         ),
         ProviderPreset(
             "other_pop3",
@@ -85,7 +94,8 @@ PROVIDER_PRESETS: dict[str, ProviderPreset] = {
             None,
             995,
             "ssl",
-            "Enter your provider's POP3 server name. IMAP is strongly recommended instead.",
+            "Type your provider's POP3 server name. Choose IMAP instead when your provider "
+            "offers it: POP3 reads the inbox only.",
         ),
     )
 }

@@ -21,7 +21,7 @@ BASIC = make_message(
 
 def test_basic_fields():
     p = parse_message(BASIC)
-    assert p.message_id == "<abc@x>" and not p.message_id_synthetic
+    assert p.message_id == "<abc@x>"
     assert p.subject == "Grüße zum Angebot"
     assert p.date == datetime(2024, 3, 1, 12, 0)
     assert p.email_from == ("Jörg Müller", "joerg@example.com")
@@ -32,8 +32,6 @@ def test_basic_fields():
     assert "see the offer" in p.body_text and "<p>" in p.body_html
     assert p.preview.startswith("Hello Ann,")
     assert p.participants() == {"joerg@example.com", "ann@client.org", "cc@client.org"}
-    assert p.size == len(BASIC)
-    assert not p.is_auto_submitted
 
 
 def test_date_converted_to_naive_utc():
@@ -83,7 +81,7 @@ def test_html_only_gives_text_and_preview():
 def test_missing_message_id_gets_stable_synthetic_key():
     raw = make_message("a@b.com", "c@d.com", "s", "body", datetime(2024, 1, 1), message_id="")
     one, two = parse_message(raw), parse_message(raw)
-    assert one.message_id_synthetic and one.message_id == two.message_id
+    assert one.message_id == two.message_id
     assert one.message_id.endswith("@synthetic.crm-mail-channel>")
     other = make_message("a@b.com", "c@d.com", "s", "body 2", datetime(2024, 1, 1), message_id="")
     assert parse_message(other).message_id != one.message_id
@@ -132,12 +130,6 @@ def test_inline_image_with_content_id():
     att = p.attachments[0]
     assert att.inline and att.content_id == "img1@x" and att.data.startswith(b"\x89PNG")
 
-
-def test_auto_submitted_detection():
-    base = b"From: a@b.com\r\n%s\r\n\r\nx\r\n"
-    assert parse_message(base % b"Auto-Submitted: auto-replied").is_auto_submitted
-    assert not parse_message(base % b"Auto-Submitted: no").is_auto_submitted
-    assert parse_message(base % b"Precedence: bulk").is_auto_submitted
 
 
 @pytest.mark.parametrize("raw", [b"", b"   \r\n", b"no headers at all, just text\r\n"])

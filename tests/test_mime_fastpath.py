@@ -1,8 +1,9 @@
 """The fast MIME path of parse_message must give exactly what the stdlib parser gives.
 
-``mime._parse_stdlib`` is the reference (the feedparser with compat32, then policy.default);
-``parse_message`` tries ``mime._fast_tree`` first and falls back to the reference for input
-the fast path does not handle.
+The reference is ``parse_message`` with ``mime.FAST_PATH`` off (the feedparser with compat32,
+then policy.default); with it on (the default), ``parse_message`` tries
+``mime_fastpath.message_tree`` first and falls back to the reference for input the fast path
+does not handle.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_mail_channel_core import mime
+from crm_mail_channel_core import mime, mime_fastpath
 from crm_mail_channel_core.errors import MessageParseError
 from crm_mail_channel_core.mime import parse_message
 from crm_mail_channel_testing.samples import make_message, sample_corpus
@@ -29,12 +30,15 @@ def _outcome(func, raw, limit=None):
 
 
 def _reference(raw: bytes, limit: int | None) -> mime.ParsedMessage:
-    if not raw.strip():
-        raise MessageParseError(detail="empty message")
-    return mime._parse_stdlib(raw, limit)
+    mime.FAST_PATH = False
+    try:
+        return parse_message(raw, limit)
+    finally:
+        mime.FAST_PATH = True
 
 
 def assert_same(raw: bytes, limit: int | None = None) -> None:
+    assert mime.FAST_PATH  # the product default, what ``parse_message`` runs below
     fast = _outcome(parse_message, raw, limit)
     reference = _outcome(_reference, raw, limit)
     assert fast == reference
@@ -45,7 +49,7 @@ def assert_same(raw: bytes, limit: int | None = None) -> None:
 def test_sample_corpus_fast_path_matches_stdlib(seed):
     corpus = sample_corpus(150, ["ann@client.org", "bob@client.org"], ["x@other.net"], seed=seed)
     for raw in corpus:
-        assert mime._fast_tree(raw) is not None  # the fast path really handles these
+        assert mime_fastpath.message_tree(raw) is not None  # the fast path really handles these
         assert_same(raw)
         assert_same(raw, limit=5_000)
 
@@ -176,7 +180,7 @@ FALLBACK_CASES = {
 @pytest.mark.parametrize("name", sorted(FAST_CASES))
 def test_edge_cases_on_fast_path(name):
     raw = FAST_CASES[name]
-    assert mime._fast_tree(raw) is not None
+    assert mime_fastpath.message_tree(raw) is not None
     assert_same(raw)
     assert_same(raw, limit=10)
 
@@ -184,7 +188,7 @@ def test_edge_cases_on_fast_path(name):
 @pytest.mark.parametrize("name", sorted(FALLBACK_CASES))
 def test_edge_cases_fall_back_to_stdlib(name):
     raw = FALLBACK_CASES[name]
-    assert mime._fast_tree(raw) is None
+    assert mime_fastpath.message_tree(raw) is None
     assert_same(raw)
 
 
@@ -329,3 +333,12 @@ def _message(draw) -> bytes:
 @given(_message(), st.sampled_from([None, 0, 20]))
 def test_generated_messages_match_stdlib(raw, limit):
     assert_same(raw, limit)
+
+
+def test_switch_off_parses_with_the_stdlib_only(monkeypatch):
+    def no_fast_path(raw):
+        raise AssertionError("fast path used with FAST_PATH off")
+
+    monkeypatch.setattr(mime, "message_tree", no_fast_path)
+    monkeypatch.setattr(mime, "FAST_PATH", False)
+    assert parse_message(NESTED).body_text == "plain é"

@@ -236,3 +236,56 @@ def test_pop3_sync_by_uidl_never_duplicates_never_deletes(dovecot, mail_user):
     with open_session(settings) as session:
         assert run_pop3_sync(session, store, SyncOptions()).imported == 3
         assert session.stat()[0] == 19  # nothing deleted
+
+
+def test_pop3_first_sync_window_skips_old_mail(dovecot, mail_user):
+    old = make_message("a@x.com", "me@y.com", "old", "old", datetime(2019, 6, 1))
+    dovecot.append_messages(*mail_user, "INBOX", [old, *_corpus(3)])
+    store = FakePop3Store()
+    settings = pop3_settings(dovecot, *mail_user)
+    with open_session(settings) as session:
+        report = run_pop3_sync(session, store, SyncOptions(since=date(2023, 1, 1)))
+    assert report.imported == 3 and len(store.skipped) == 1
+    with open_session(settings) as session:
+        assert run_pop3_sync(session, store, SyncOptions(since=date(2023, 1, 1))).imported == 0
+
+
+def test_import_uids_stores_again_without_moving_the_cursor(dovecot, mail_user):
+    dovecot.append_messages(*mail_user, "INBOX", _corpus(5))
+    store = FakeStore()
+    _sync(dovecot, mail_user, store)
+    state = store.folder_state("inbox", "INBOX")
+    store.presence.clear()
+    with open_session(_settings(dovecot, mail_user)) as session:
+        uids = session.search_uids("INBOX")
+        missing = import_uids(session, store, state, [*uids[:2], 9999], SyncOptions())
+    assert missing == {9999}
+    assert sorted(key[2] for key in store.presence) == uids[:2]
+    assert store.folder_state("inbox", "INBOX") == state
+
+
+# ---- the store contract ----------------------------------------------------------------------
+def protocol_mismatches(protocol, cls):
+    """Members of ``protocol`` that ``cls`` does not define, or defines with other parameters."""
+    problems = []
+    for name, member in vars(protocol).items():
+        if name.startswith("_") or not inspect.isfunction(member):
+            continue
+        impl = inspect.getattr_static(cls, name, None)
+        if impl is None or impl is member:
+            problems.append(f"{name} is missing")
+        elif list(inspect.signature(impl).parameters) != list(
+            inspect.signature(member).parameters
+        ):
+            problems.append(f"{name}{inspect.signature(impl)} != {inspect.signature(member)}")
+    return problems
+
+
+def test_fake_stores_implement_the_whole_protocols():
+    assert protocol_mismatches(SyncStore, FakeStore) == []
+    assert protocol_mismatches(Pop3Store, FakePop3Store) == []
+    assert isinstance(FakeStore(), SyncStore) and isinstance(FakePop3Store(), Pop3Store)
+    # The check itself sees a missing member and a changed signature.
+    assert protocol_mismatches(Pop3Store, type("NoSkip", (Pop3Store,), {})) != []
+    changed = type("Changed", (), {"skip_uidls": lambda self, uidl, extra: None})
+    assert any("skip_uidls" in p for p in protocol_mismatches(Pop3Store, changed))

@@ -32,3 +32,4 @@ from . import crm_email_content
 from . import crm_team
 from . import crm_team_member
 from . import ir_attachment
+from . import crm_email_thread

@@ -37,7 +37,7 @@ class CrmEmailPresence(models.Model):
         ),
     ]
 
-    # ------------------------------------------------------------------ sharing (issue 3)
+    # ------------------------------------------------------------------ sharing
     # Stored flags read by the record rules of crm.email. Each is recomputed by the write
     # that changes its inputs (mode, override, share switch, contacts), so the next query in
     # any worker sees the new value. is_excluded is fixed at import; an administrator's

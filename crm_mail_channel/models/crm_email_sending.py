@@ -22,6 +22,12 @@ class CrmEmail(models.Model):
         help="The user who sent this email from CRM; only their mailbox's copy of it is "
         "recognised as this email before its content fingerprint is known.",
     )
+    dkim_unsigned_reason = fields.Char(
+        "Not DKIM-signed because",
+        readonly=True,
+        help="Why this email left without a DKIM signature (its From was not the sender's "
+        "own address, or its domain is not authenticated).",
+    )
 
     def _crm_reply_partner(self):
         """The contact a reply goes to: the sender when a contact, else the first contact."""
@@ -121,6 +127,19 @@ class CrmEmail(models.Model):
             email._apply_deal_links()
         self.env["crm.mailbox.pending.append"]._crm_queue_sent_copy(email, self.env.user)
         return email
+
+    @api.model
+    def _crm_note_unsigned(self, messages, reason):
+        """Show on the emails recorded for ``messages`` why they left unsigned."""
+        for message in messages:
+            message_id = identity.shorten_message_id(message.message_id)
+            # sudo: the sending code notes its own decision on the rows of what it sent.
+            self.sudo().search(
+                [
+                    ("message_id", "=", message_id),
+                    ("fingerprint", "=", identity.posted_fingerprint(message_id, message.id)),
+                ]
+            ).write({"dkim_unsigned_reason": reason})
 
     @api.model
     def _crm_threading_mail_values(self, message, mail_values):

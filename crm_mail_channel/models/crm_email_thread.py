@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from odoo import api, fields, models
 
@@ -264,8 +264,3 @@ class CrmEmail(models.Model):
     def crm_email_empty_help(self, kind):
         """The empty-state help of an email page on a form (contact, company, deal)."""
         return self._crm_empty_help(kind if kind in ("partner", "deal") else "emails")
-
-    # ------------------------------------------------------------------ helpers
-    @api.model
-    def _crm_escape(self, value):
-        return escape(value or "")

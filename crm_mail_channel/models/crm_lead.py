@@ -4,7 +4,7 @@ from odoo import fields, models
 class CrmLead(models.Model):
     _inherit = "crm.lead"
 
-    # ------------------------------------------------------------------ deals and sending (issue 4)
+    # ------------------------------------------------------------------ deals and sending
     crm_email_ids = fields.One2many(
         "crm.email",
         "lead_id",

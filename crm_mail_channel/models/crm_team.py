@@ -4,7 +4,7 @@ from odoo import api, models
 class CrmTeam(models.Model):
     _inherit = "crm.team"
 
-    # ------------------------------------------------------------------ sharing (issue 3)
+    # ------------------------------------------------------------------ sharing
     # Team leaders are email superiors of their members: keep the closure current.
     @api.model_create_multi
     def create(self, vals_list):

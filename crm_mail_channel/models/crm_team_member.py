@@ -4,7 +4,7 @@ from odoo import api, models
 class CrmTeamMember(models.Model):
     _inherit = "crm.team.member"
 
-    # ------------------------------------------------------------------ sharing (issue 3)
+    # ------------------------------------------------------------------ sharing
     @api.model_create_multi
     def create(self, vals_list):
         members = super().create(vals_list)

@@ -4,7 +4,7 @@ from odoo import api, models
 class IrAttachment(models.Model):
     _inherit = "ir.attachment"
 
-    # ------------------------------------------------------------------ sharing (issue 3)
+    # ------------------------------------------------------------------ sharing
     @api.model_create_multi
     def create(self, vals_list):
         """Attachments of synced mail belong to the email's body row (crm.email.content).

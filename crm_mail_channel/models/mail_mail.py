@@ -59,6 +59,6 @@ class MailMail(models.Model):
             message_ids = messages.get(message_id)
             if message_ids:
                 # sudo: the sending code notes its own decision on the messages it just sent.
-                self.env["mail.message"].sudo().browse(message_ids).write(
-                    {"crm_unsigned_reason": reason}
-                )
+                sent = self.env["mail.message"].sudo().browse(message_ids)
+                sent.write({"crm_unsigned_reason": reason})
+                self.env["crm.email"]._crm_note_unsigned(sent, reason)

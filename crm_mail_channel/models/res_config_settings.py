@@ -7,7 +7,7 @@ from crm_mail_channel_core import sharing_domains
 class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
 
-    # ------------------------------------------------------------------ deal linking (issue 4)
+    # ------------------------------------------------------------------ deal linking
     crm_link_single_open_deal = fields.Boolean(
         "Link to the contact's only open deal",
         config_parameter="crm_mail_channel.link_single_open_deal",
@@ -15,7 +15,7 @@ class ResConfigSettings(models.TransientModel):
         'Mail of a contact with several open deals always waits in "Needs a deal".',
     )
 
-    # ------------------------------------------------------ email authentication (issue 5)
+    # ------------------------------------------------------ email authentication
     crm_mail_spf_mechanism = fields.Char(
         "SPF mechanism",
         config_parameter="crm_mail_channel.spf_mechanism",
@@ -29,7 +29,7 @@ class ResConfigSettings(models.TransientModel):
         "Empty: this server's own resolver.",
     )
 
-    # ------------------------------------------------------------------ email sharing (issue 3)
+    # ------------------------------------------------------------------ email sharing
     crm_email_visibility_level = fields.Selection(
         [
             ("full", "Everything"),

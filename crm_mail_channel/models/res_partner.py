@@ -11,14 +11,14 @@ class ResPartner(models.Model):
         """Emails of this contact, or of all contacts of this company."""
         self.ensure_one()
         # Company: same emails as ("partner_ids", "child_of", company), searched through an
-        # index-friendly field (see crm.email.partner_ancestor_ids, issue 3 benchmark).
+        # index-friendly field (see crm.email.partner_ancestor_ids).
         return (
             [("partner_ancestor_ids", "in", self.commercial_partner_id.ids)]
             if (self.is_company)
             else [("partner_ids", "in", self.ids)]
         )
 
-    @api.depends_context("uid")  # sharing (issue 3): per-user value
+    @api.depends_context("uid")  # sharing: per-user value
     def _compute_crm_email_count(self):
         emails = self.env["crm.email"]
         for partner in self:
@@ -26,14 +26,14 @@ class ResPartner(models.Model):
                 emails.search_count(partner._crm_email_domain()) if partner.id else 0
             )
 
-    # ------------------------------------------------------------------ mailbox sync (issue 2)
+    # ------------------------------------------------------------------ mailbox sync
     crm_email_ids = fields.Many2many(
         "crm.email",
         string="Synced emails",
         compute="_compute_crm_email_ids",
     )
 
-    @api.depends_context("uid")  # sharing (issue 3): per-user value
+    @api.depends_context("uid")  # sharing: per-user value
     def _compute_crm_email_ids(self):
         emails = self.env["crm.email"]
         for partner in self:
@@ -91,7 +91,7 @@ class ResPartner(models.Model):
             if cron:
                 cron.sudo()._trigger()  # sudo: waking the sync cron early changes no data.
 
-    # ------------------------------------------------------------------ sending (issue 4)
+    # ------------------------------------------------------------------ sending
     def action_crm_send_email(self):
         """Odoo's composer on this contact (or company), addressed to it."""
         self.ensure_one()
@@ -138,7 +138,7 @@ class ResPartner(models.Model):
         )
         return self.env["crm.email"]._crm_threading_mail_values(message, values)
 
-    # ------------------------------------------------------------------ sharing (issue 3)
+    # ------------------------------------------------------------------ sharing
     email_shared_by_me = fields.Boolean(
         "Share my emails with this contact",
         compute="_compute_email_shared_by_me",

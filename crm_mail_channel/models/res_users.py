@@ -20,7 +20,7 @@ class ResUsers(models.Model):
 
     crm_mailbox_ids = fields.One2many("crm.mailbox", "user_id", string="Mailboxes")
 
-    # ------------------------------------------------------------------ sharing (issue 3)
+    # ------------------------------------------------------------------ sharing
     # Record rules on crm.email only use ``user.id``; everything below is joined in SQL at
     # query time (audience, groups, superiors) or folded into stored presence flags by the
     # write that changes it (mode, excluded domains, shared contacts). No rule goes stale.

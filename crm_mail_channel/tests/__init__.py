@@ -6,16 +6,16 @@ from . import (
     test_partner_emails,
     test_read_state,
 )
-from . import test_dkim_signing, test_mail_domain  # email domain authentication (issue 5)
-from . import test_sharing  # email sharing (issue 3)
-from . import (  # deals and sending (issue 4)
+from . import test_dkim_signing, test_mail_domain  # email domain authentication
+from . import test_sharing  # email sharing
+from . import (  # deals and sending
     test_deal_linking,
     test_deal_tour,
     test_relink_wizard,
     test_send_from_crm,
 )
-from . import test_sharing_http, test_sharing_property  # email sharing (issue 3)
-from . import test_sharing_rule_keys  # email sharing rule keys (issue 3)
+from . import test_sharing_http, test_sharing_property  # email sharing
+from . import test_sharing_rule_keys  # email sharing rule keys
 from . import test_attack_identity
 from . import test_attack_mailbox, test_attack_wizards  # privacy against a colleague
 from . import test_attack_property

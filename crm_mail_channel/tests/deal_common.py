@@ -1,4 +1,4 @@
-"""Shared setup for deal linking, relink and sending tests (issue 4)."""
+"""Shared setup for deal linking, relink and sending tests."""
 
 import email
 import email.policy

@@ -1,4 +1,4 @@
-"""Shared fixtures of the email sharing tests (issue 3): an organisation of six users."""
+"""Shared fixtures of the email sharing tests: an organisation of six users."""
 
 import itertools
 

@@ -1,4 +1,4 @@
-"""Deal linking of synced mail: thread, sent from deal, only open deal, ambiguity (issue 4)."""
+"""Deal linking of synced mail: thread, sent from deal, only open deal, ambiguity."""
 
 from odoo.tests import tagged
 

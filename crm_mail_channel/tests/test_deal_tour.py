@@ -1,4 +1,4 @@
-"""Browser tour in Chromium: open a deal, see its emails, relink one, send one (issue 4)."""
+"""Browser tour in Chromium: open a deal, see its emails, relink one, send one."""
 
 import json
 import time

@@ -1,4 +1,4 @@
-"""The relink wizard and "Pull recent threads" (issue 4)."""
+"""The relink wizard and "Pull recent threads"."""
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged

@@ -1,5 +1,5 @@
 """Sending from CRM through Odoo's composer, to a real SMTP sink, with a copy appended to a
-real Dovecot Sent folder (issue 4)."""
+real Dovecot Sent folder."""
 
 import email
 import email.policy

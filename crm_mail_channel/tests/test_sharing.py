@@ -1,4 +1,4 @@
-"""Email sharing (issue 3): modes, audiences, hierarchy, overrides, through every ORM path.
+"""Email sharing: modes, audiences, hierarchy, overrides, through every ORM path.
 
 Every test changes something and reads again at once, as the real users, without clearing
 any cache: the record rules must never use stale per-user data.

@@ -1,4 +1,4 @@
-"""Email sharing (issue 3): attachment download URLs obey the sharing rules."""
+"""Email sharing: attachment download URLs obey the sharing rules."""
 
 from odoo.fields import Command
 from odoo.tests import HttpCase, tagged

@@ -1,4 +1,4 @@
-"""Email sharing (issue 3): random organisations, ORM record rules vs. the reference model.
+"""Email sharing: random organisations, ORM record rules vs. the reference model.
 
 Each example builds an organisation (modes, audiences, groups, managers, a sales team,
 excluded domains, shared contacts, thread overrides, deals, companies, visibility level) and

@@ -1,4 +1,4 @@
-"""Email sharing (issue 3): the rules' stored contact and deal keys follow every change."""
+"""Email sharing: the rules' stored contact and deal keys follow every change."""
 
 from odoo.fields import Command
 from odoo.tests import tagged
