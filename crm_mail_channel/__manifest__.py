@@ -42,6 +42,10 @@
         "views/crm_mail_channel_menus.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "crm_mail_channel/static/src/email_thread/*",
+            "crm_mail_channel/static/src/email_empty_state/*",
+        ],
         "web.assets_tests": [
             "crm_mail_channel/static/src/js/tours/*.js",
         ],

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timezone
 
 import dkim
+import dkim.util
 import dns.resolver
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -212,19 +213,20 @@ def verify_message(raw: bytes, resolver: dns.resolver.Resolver) -> bool:
 
 
 def parse_tag_list(value: str) -> dict[str, str]:
-    """RFC 6376 §3.2 tag=value list; ValueError when malformed or a tag is repeated."""
-    tags: dict[str, str] = {}
-    for part in value.split(";"):
-        if not part.strip():
-            continue
-        name, sep, tag_value = part.partition("=")
-        name = name.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
-            raise ValueError(f"'{part.strip()}' is not a tag=value pair")
-        if name in tags:
-            raise ValueError(f"the tag '{name}' appears twice")
-        tags[name] = tag_value.strip()
-    return tags
+    """RFC 6376 §3.2 tag=value list (dkimpy's parser); ValueError when malformed."""
+    try:
+        tags = dkim.util.parse_tag_value(value.encode("utf-8", "replace"))
+    except dkim.util.DuplicateTag as exc:
+        raise ValueError(
+            f"the tag '{exc.args[0].decode(errors='replace')}' appears twice"
+        ) from None
+    except dkim.util.InvalidTagValueList as exc:
+        spec = exc.args[0].decode(errors="replace") if exc.args else value
+        raise ValueError(f"'{spec.strip()}' is not a tag=value pair") from None
+    return {
+        name.decode(errors="replace"): tag_value.decode(errors="replace")
+        for name, tag_value in tags.items()
+    }
 
 
 def _public_key_der(public_b64: str) -> bytes:

@@ -7,13 +7,13 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
-from crm_mail_channel_core import errors, mailbox_client, presets, sync
+from crm_mail_channel_core import errors, mailbox_client, sync
 
 from .mailbox_store import MailboxStore
 
 _logger = logging.getLogger(__name__)
 
-PROTOCOLS = [("imap", "IMAP (recommended)"), ("pop3", "POP3")]
+PROTOCOLS = [("imap", "IMAP"), ("pop3", "POP3")]
 SECURITY = [("ssl", "SSL/TLS"), ("starttls", "STARTTLS"), ("none", "None (unencrypted)")]
 STATES = [
     ("draft", "Not connected"),
@@ -35,16 +35,12 @@ SYNC_INTERVAL_MINUTES = 4
 SYNC_BATCH_SIZE = 100
 
 
-def _preset_selection(_model=None):
-    return [(key, preset.label) for key, preset in presets.PROVIDER_PRESETS.items()]
-
-
 class CrmMailbox(models.Model):
     """A user's own mailbox, synced into CRM.
 
     This file: fields, ownership, and the sync of one mailbox. The password and the
-    connection are in crm_mailbox_connection.py, copies of sent mail in
-    crm_mailbox_sent_copy.py.
+    connection are in crm_mailbox_connection.py, the provider choice and the first-time
+    screen in crm_mailbox_setup.py, copies of sent mail in crm_mailbox_sent_copy.py.
     """
 
     _name = "crm.mailbox"
@@ -52,31 +48,43 @@ class CrmMailbox(models.Model):
     _order = "user_id, id"
 
     # Owner: set at creation; only an administrator may create for or hand over to another
-    name = fields.Char(compute="_compute_name", store=True, readonly=False)
-    active = fields.Boolean(default=True)
+    name = fields.Char("Name", compute="_compute_name", store=True, readonly=False)
+    active = fields.Boolean("Active", default=True)
     user_id = fields.Many2one(
         "res.users",
+        "Owner",
         required=True,
         index=True,
         ondelete="cascade",
         default=lambda self: self.env.user,
     )
-    company_id = fields.Many2one(related="user_id.company_id", store=True)
-    is_owner = fields.Boolean(compute="_compute_is_owner")
+    company_id = fields.Many2one(related="user_id.company_id", string="Company", store=True)
+    is_owner = fields.Boolean("Is the owner", compute="_compute_is_owner")
     # Server (changing one of these drops the saved password, see CONNECTION_FIELDS)
-    preset = fields.Selection(_preset_selection, "Provider")
-    preset_note = fields.Char(compute="_compute_preset_note")
-    pop3_warning = fields.Text(compute="_compute_preset_note")
-    protocol = fields.Selection(PROTOCOLS, required=True, default="imap")
-    host = fields.Char()
-    port = fields.Integer(default=993)
-    security = fields.Selection(SECURITY, required=True, default="ssl")
+    protocol = fields.Selection(
+        PROTOCOLS,
+        "Protocol",
+        required=True,
+        default="imap",
+        help="IMAP is recommended: it reads your inbox and Sent folder and keeps read and "
+        "unread in step with your mail program. POP3 reads the inbox only.",
+    )
+    host = fields.Char("Server", help="The incoming mail server, e.g. imap.example.com.")
+    port = fields.Integer("Port", default=993)
+    security = fields.Selection(
+        SECURITY,
+        "Security",
+        required=True,
+        default="ssl",
+        help="SSL/TLS or STARTTLS encrypt the connection. Choose None only for a server on "
+        "your own network.",
+    )
     ssl_verify = fields.Boolean(
         "Verify TLS certificate",
         default=True,
         help="Leave on. Turn off only for a server with a self-signed certificate you trust.",
     )
-    login = fields.Char()
+    login = fields.Char("Login", help="Usually your full email address.")
     # What the sync takes
     sync_window_days = fields.Integer(
         "First sync reaches back (days)",
@@ -85,17 +93,22 @@ class CrmMailbox(models.Model):
     )
     max_message_size_mb = fields.Integer("Largest message imported (MB)", default=25)
     # Sync state, written by the sync
-    state = fields.Selection(STATES, required=True, default="draft", readonly=True, index=True)
-    last_error = fields.Text(readonly=True)
+    state = fields.Selection(
+        STATES, "Status", required=True, default="draft", readonly=True, index=True
+    )
+    last_error = fields.Text("Last error", readonly=True)
     last_sync_date = fields.Datetime("Last sync attempt", readonly=True)
     last_success_date = fields.Datetime("Last successful sync", readonly=True)
-    backlog = fields.Integer(readonly=True, help="Messages known on the server, not imported yet.")
+    backlog = fields.Integer(
+        "Still to import", readonly=True, help="Messages known on the server, not imported yet."
+    )
     last_imported = fields.Integer("Imported in last sync", readonly=True)
     # Server folders and messages that failed to import
-    folder_ids = fields.One2many("crm.mailbox.folder", "mailbox_id", readonly=True)
+    folder_ids = fields.One2many("crm.mailbox.folder", "mailbox_id", "Folders", readonly=True)
     quarantine_ids = fields.One2many(
         "crm.mailbox.quarantine",
         "mailbox_id",
+        "Quarantined messages",
         readonly=True,
         domain=[("state", "=", "pending")],
     )
@@ -117,13 +130,6 @@ class CrmMailbox(models.Model):
         for mailbox in self:
             mailbox.is_owner = mailbox.user_id == self.env.user
 
-    @api.depends("preset", "protocol")
-    def _compute_preset_note(self):
-        for mailbox in self:
-            preset = presets.PROVIDER_PRESETS.get(mailbox.preset or "")
-            mailbox.preset_note = preset.note if preset else False
-            mailbox.pop3_warning = presets.POP3_WARNING
-
     def _compute_quarantine_count(self):
         counts = dict(
             self.env["crm.mailbox.quarantine"]
@@ -137,32 +143,6 @@ class CrmMailbox(models.Model):
         )
         for mailbox in self:
             mailbox.quarantine_count = counts.get(mailbox._origin, 0)
-
-    @api.onchange("preset")
-    def _onchange_preset(self):
-        preset = presets.PROVIDER_PRESETS.get(self.preset or "")
-        if not preset:
-            return
-        self.protocol = preset.protocol
-        if preset.host:
-            self.host = preset.host
-        self.port = preset.port
-        self.security = preset.security
-
-    @api.onchange("protocol", "security")
-    def _onchange_protocol_port(self):
-        if self.preset:
-            return
-        ports = {
-            ("imap", "ssl"): 993,
-            ("imap", "starttls"): 143,
-            ("imap", "none"): 143,
-            ("pop3", "ssl"): 995,
-            ("pop3", "starttls"): 110,
-            ("pop3", "none"): 110,
-        }
-        if self.port in ports.values():
-            self.port = ports[(self.protocol, self.security)]
 
     # ------------------------------------------------------------------ CRUD
     @api.model_create_multi
