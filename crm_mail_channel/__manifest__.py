@@ -25,7 +25,9 @@
         "security/crm_mail_channel_wizard_rules.xml",
         "data/ir_cron_data.xml",
         "views/crm_email_views.xml",
+        "views/res_users_email_sharing_dialog_views.xml",
         "views/crm_mailbox_views.xml",
+        "views/crm_mailbox_auth_views.xml",
         "views/res_partner_views.xml",
         "views/res_users_views.xml",
         "views/crm_mail_domain_views.xml",
@@ -45,6 +47,7 @@
         "web.assets_backend": [
             "crm_mail_channel/static/src/email_thread/*",
             "crm_mail_channel/static/src/email_empty_state/*",
+            "crm_mail_channel/static/src/js/views/*.js",
         ],
         "web.assets_tests": [
             "crm_mail_channel/static/src/js/tours/*.js",

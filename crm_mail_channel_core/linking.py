@@ -19,6 +19,21 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+# The form every stored Message-ID has: ids compared here must be normalised the same way.
+from .mime import normalize_message_id
+
+__all__ = [
+    "NO_LINK",
+    "REASONS",
+    "LinkDecision",
+    "ancestors",
+    "decide_deal",
+    "normalize_message_id",
+    "parse_message_ids",
+    "reply_headers",
+    "thread_key",
+]
+
 REASON_THREAD = "thread"
 REASON_SENT_FROM_DEAL = "sent_from_deal"
 REASON_SINGLE_OPEN_DEAL = "single_open_deal"
@@ -26,19 +41,6 @@ REASON_MANUAL = "manual"
 REASONS = (REASON_THREAD, REASON_SENT_FROM_DEAL, REASON_SINGLE_OPEN_DEAL, REASON_MANUAL)
 
 _BRACKETED = re.compile(r"<([^<>\s]+)>")
-
-
-def normalize_message_id(value: str | None) -> str | None:
-    """One Message-ID in its stored form ``<local@domain>``; ``None`` when empty."""
-    if not value:
-        return None
-    value = value.strip()
-    found = _BRACKETED.search(value)
-    if found:
-        return f"<{found.group(1)}>"
-    token = value.split()[0] if value.split() else ""
-    token = token.strip("<>")
-    return f"<{token}>" if token else None
 
 
 def parse_message_ids(value: str | Iterable[str] | None) -> list[str]:

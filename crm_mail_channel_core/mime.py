@@ -57,8 +57,8 @@ class ParsedMessage:
     cc: list[tuple[str, str]]
     in_reply_to: str | None
     references: list[str]
-    body_html: str
-    body_text: str
+    body_html: str  # the HTML part, else the text part as HTML (text_to_html)
+    body_text: str  # the text part, else text from the HTML part
     preview: str
     attachments: list[Attachment]
     skipped_attachments: list[tuple[str, int]]  # (filename, size) over the size limit

@@ -15,6 +15,7 @@ class ProviderPreset:
     security: str  # 'ssl' | 'starttls' | 'none'
     note: str = ""  # plain-words guidance shown when the provider is chosen
     needs_oauth: bool = False  # refuses passwords: only an OAuth sign-in connects
+    oauth_addon: str = ""  # the Odoo addon that brings that sign-in
 
 
 PROVIDER_PRESETS: dict[str, ProviderPreset] = {
@@ -40,10 +41,11 @@ PROVIDER_PRESETS: dict[str, ProviderPreset] = {
             993,
             "ssl",
             "Microsoft 365 and Outlook.com no longer accept a password from mail programs: "
-            "they need a Microsoft sign-in (OAuth). That sign-in comes with the Microsoft "
-            "bridge of this app, which is not installed in this database. Ask your "
+            'they need a Microsoft sign-in (OAuth). That sign-in comes with the app "CRM Mail '
+            'Channel - Microsoft", which is not installed in this database. Ask your '
             "administrator to install it, or connect another mailbox.",
             needs_oauth=True,
+            oauth_addon="crm_mail_channel_microsoft",
         ),
         ProviderPreset(
             "zoho",

@@ -1,8 +1,12 @@
 """SPF: check that a domain authorises our outgoing servers, and suggest the record to publish.
 
-The structural checks read the record text (and the records it includes) to say precisely what
-is wrong; when the outgoing server's IP is known, pyspf then evaluates the policy as a receiver
-would (RFC 7208). pyspf resolves through a module-level ``spf.DNSLookup`` function: we replace
+Each term is checked by pyspf's own validator (RFC 7208 syntax, IP and domain-spec rules) and
+its verdict put in plain words. The structural checks then read the record (and the records
+it includes) to say precisely what is wrong: where our servers are reached, whether an
+``all`` comes first, how many DNS lookups the whole policy needs and whether includes loop.
+pyspf has no such static view (it evaluates one IP and stops at the first match), so that part
+is ours. When the outgoing server's IP is known, pyspf then evaluates the policy as a receiver
+would. pyspf resolves through a module-level ``spf.DNSLookup`` function: we replace
 it once with a dispatcher that uses the resolver set for the current thread/context (a
 ``ContextVar``) and falls back to pyspf's own lookup otherwise, so concurrent checks with
 different resolvers do not interfere and nothing has to be restored.
@@ -12,7 +16,6 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
-import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -30,15 +33,33 @@ from .dns_check import (
     pending_result,
     resolve_records,
 )
-from .domain_errors import DnsTimeout
+from .errors import DnsTimeout
 
-MAX_DNS_LOOKUPS = 10  # RFC 7208 §4.6.4
+MAX_DNS_LOOKUPS = spf.MAX_LOOKUP  # RFC 7208 §4.6.4
 DNS_MECHANISMS = frozenset({"include", "a", "mx", "ptr", "exists"})
-MECHANISMS = frozenset({"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"})
+MECHANISMS = frozenset(spf.ALL_MECHANISMS)
 DEFAULT_ALL = "~all"
 
-_TERM_RE = re.compile(r"^(?P<qual>[-+~?]?)(?P<name>[a-z0-9]+)(?P<sep>[:/]?)(?P<value>.*)$")
-_MODIFIER_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_.-]*)=(?P<value>.*)$")
+# pyspf's reasons for rejecting a term, in words for the domain's admin.
+_PLAIN_TERM_ERRORS = {
+    "Invalid IP4 address": "does not contain a valid IPv4 address",
+    "Invalid IP6 address": "does not contain a valid IPv6 address",
+    "Invalid IP4 CIDR length": "has a network size (after '/') that is too large",
+    "Invalid IP6 CIDR length": "has a network size (after '/') that is too large",
+    "Dual CIDR not allowed": "cannot have a network size (after '/') here",
+    "CIDR not allowed": "cannot have a network size (after '/') here",
+    "Invalid domain found (use FQDN)": "does not contain a valid domain name",
+    "empty domain:": "does not contain a valid domain name",
+    "include mechanism missing domain": "needs a domain, e.g. include:spf.example.com",
+    "implicit exists not allowed": "needs a domain, e.g. exists:spf.example.com",
+    "include has trivial recursion": "includes its own domain",
+    "Do not separate mechnisms with commas": "is followed by a comma; separate terms with spaces",
+    "Invalid all mechanism format - only qualifier allowed with all": (
+        "is not valid: 'all' takes no value"
+    ),
+    "Use the ip4 mechanism for ip4 addresses": "names an IP address: write ip4: instead",
+    "Missing IP4": "names an IP address: write ip4: before it",
+}
 
 
 # ---- parsing ---------------------------------------------------------------------------------
@@ -46,8 +67,7 @@ _MODIFIER_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_.-]*)=(?P<value>.*)$")
 
 def is_spf_record(txt: str) -> bool:
     """True for a TXT value that is an SPF record (starts with the ``v=spf1`` version)."""
-    text = txt.strip().lower()
-    return text == "v=spf1" or text.startswith("v=spf1 ")
+    return bool(spf.RE_SPF.match(txt.strip().encode("utf-8", "replace")))
 
 
 @dataclass(frozen=True)
@@ -69,45 +89,39 @@ class SpfTerm:
         return self.name in DNS_MECHANISMS if not self.modifier else self.name == "redirect"
 
 
+def _validator() -> spf.query:
+    """A pyspf query used only to validate terms; its sender and IP matter for macros only."""
+    query = spf.query(i="192.0.2.1", s="postmaster@spf-term.invalid", h="spf-term.invalid")
+    query.p = "unknown"  # the %{p} macro would otherwise look up the PTR of that IP
+    return query
+
+
 def parse_term(raw: str) -> SpfTerm:
-    """Parse one term; ValueError with a plain message when it is not valid SPF."""
+    """Parse one term with pyspf's checks; ValueError with a plain message when not valid SPF."""
     text = raw.strip()
-    lowered = text.lower()
-    modifier = _MODIFIER_RE.match(lowered)
+    modifier = spf.RE_MODIFIER.match(text)
     if modifier:
-        name = modifier.group("name")
+        name = modifier.group(1).lower()
         if name in MECHANISMS:
             raise ValueError(f"'{text}' is not valid: write {name}:value, not {name}=value.")
         return SpfTerm(text, name, text.split("=", 1)[1], "", modifier=True)
-    match = _TERM_RE.match(lowered)
-    if not match or match.group("name") not in MECHANISMS:
-        raise ValueError(f"'{text}' is not a valid SPF term.")
-    name, sep = match.group("name"), match.group("sep")
-    value = text[len(text) - len(match.group("value")) :] if sep else ""
-    if sep == "/":
-        value = "/" + value
-    if name in ("ip4", "ip6"):
-        if sep != ":" or not value:
-            raise ValueError(f"'{text}' needs an address, e.g. {name}:192.0.2.1.")
-        try:
-            network = ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            raise ValueError(f"'{text}' does not contain a valid IP address or network.") from None
-        if (network.version == 4) != (name == "ip4"):
-            raise ValueError(f"'{text}' mixes up ip4 and ip6.")
-    elif name in ("include", "exists") and (sep != ":" or not value):
-        raise ValueError(f"'{text}' needs a domain, e.g. {name}:spf.example.com.")
-    elif name == "all" and sep:
-        raise ValueError(f"'{text}' is not valid: 'all' takes no value.")
-    return SpfTerm(text, name, value, match.group("qual") or "+")
+    try:
+        _mech, name, _arg, _cidr, _result = _validator().validate_mechanism(text)
+    except spf.PermError as exc:
+        problem = _PLAIN_TERM_ERRORS.get(exc.msg)
+        raise ValueError(
+            f"'{text}' {problem}." if problem else f"'{text}' is not a valid SPF term."
+        ) from None
+    qualifier = text[0] if text[0] in "+-~?" else "+"
+    value = text.lstrip("+-~?")[len(name) :]
+    return SpfTerm(text, name, value[1:] if value.startswith(":") else value, qualifier)
 
 
 def parse_spf(record: str) -> list[SpfTerm]:
     """Terms of an SPF record (without the version); ValueError on syntax errors."""
-    parts = record.split()
-    if not parts or parts[0].lower() != "v=spf1":
+    if not is_spf_record(record):
         raise ValueError("An SPF record must start with 'v=spf1'.")
-    return [parse_term(part) for part in parts[1:]]
+    return [parse_term(part) for part in record.split()[1:]]
 
 
 def _target(term: SpfTerm, domain: str) -> str:
@@ -432,7 +446,7 @@ def _lookup(name: str, qtype: str, strict: Any = True, timeout: float = 30) -> l
     try:
         found = resolve_records(resolver, name, qtype)
     except DnsTimeout as exc:
-        raise spf.TempError(f"DNS {getattr(exc, 'user_message', exc)}") from None
+        raise spf.TempError(f"DNS {exc.user_message}") from None
     except ValueError:
         return []
     if found is None:

@@ -178,9 +178,7 @@ class _Clock:
 
 # ---- parsing ----------------------------------------------------------------------------------
 def _too_large(key: int | str, size: int, options: SyncOptions) -> Failure:
-    return Failure(
-        key, f"message too large ({size} bytes, limit {options.max_message_size} bytes)"
-    )
+    return Failure(key, f"message too large ({size} bytes, limit {options.max_message_size} bytes)")
 
 
 def _parse(key: int | str, raw: bytes, options: SyncOptions) -> ParsedMessage | Failure:

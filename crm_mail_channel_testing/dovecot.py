@@ -490,3 +490,54 @@ _SHARED: SharedServer[DovecotServer] = SharedServer("dovecot", _attach_running)
 def ensure_dovecot() -> DovecotServer:
     """Process-wide Dovecot: reuse the one in ``$CMC_SERVICES_FILE`` or start our own."""
     return _SHARED.get(_start_own)
+
+
+class OAuthDovecotServer(DovecotServer):
+    """A second, separate Dovecot (IMAP only) that also signs in with OAuth 2 tokens.
+
+    XOAUTH2 and OAUTHBEARER go to an oauth2 passdb that asks ``introspection_url`` (e.g. a
+    crm_mail_channel_testing.oauth_provider.OAuthProvider) whether the token is live and for
+    which account; PLAIN/LOGIN still use the passwd-file, so tests fill mailboxes as usual and
+    a password is never taken as a token. The default instance above is unchanged.
+    """
+
+    def __init__(self, introspection_url: str, base_dir: str | os.PathLike | None = None) -> None:
+        super().__init__(base_dir)
+        self.introspection_url = introspection_url
+
+    @property
+    def oauth2_conf_path(self) -> Path:
+        return self.base_dir / "dovecot-oauth2.conf.ext"
+
+    def _write_config(self) -> None:
+        super()._write_config()
+        self.oauth2_conf_path.write_text(
+            f"""introspection_mode = post
+introspection_url = {self.introspection_url}
+username_attribute = email
+active_attribute = active
+active_value = true
+force_introspection = yes
+"""
+        )
+        os.chmod(self.oauth2_conf_path, 0o644)
+        conf = self.config_path.read_text()
+        conf = conf.replace(
+            "auth_mechanisms = plain login",
+            # Refusals are the point of these tests: no growing delay after each one.
+            "auth_mechanisms = plain login xoauth2 oauthbearer\nauth_failure_delay = 0",
+        )
+        conf = conf.replace(
+            "passdb {\n  driver = passwd-file\n",
+            "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+            f"  args = {self.oauth2_conf_path}\n}}\n"
+            "passdb {\n  driver = passwd-file\n  mechanisms = plain login\n",
+        )
+        self.config_path.write_text(conf)
+
+
+def start_oauth_dovecot(introspection_url: str) -> OAuthDovecotServer:
+    """A private OAuth-enabled Dovecot for this process, stopped at exit."""
+    server = OAuthDovecotServer(introspection_url).start()
+    atexit.register(server.cleanup)
+    return server

@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 import pytest
 
+from crm_mail_channel_core import mailbox_client
 from crm_mail_channel_core.errors import (
     AppPasswordRequired,
     AuthenticationFailed,
@@ -20,7 +21,7 @@ from crm_mail_channel_core.mailbox_client import (
     open_session,
     test_connection,
 )
-from crm_mail_channel_testing.samples import make_message
+from crm_mail_channel_testing.samples import make_message, sample_corpus
 from tests.conftest import imap_settings, pop3_settings
 
 
@@ -143,6 +144,27 @@ def test_oversize_not_downloaded(dovecot, mail_user, imap_cfg):
     with open_session(imap_cfg) as session:
         fetched = session.fetch_messages("INBOX", session.search_uids("INBOX"), max_size=20_000)
     assert fetched[0].raw is not None and fetched[1].raw is None and fetched[1].size > 50_000
+
+
+def test_quiet_imaplib_fetches_what_imapclient_fetches(dovecot, mail_user, imap_cfg, monkeypatch):
+    """QUIET_IMAPLIB only mutes imaplib's debug formatting: the reference (off) fetches the same."""
+    corpus = sample_corpus(80, ["ann@client.org"], ["x@other.net"], seed=5)
+    dovecot.append_messages(*mail_user, "INBOX", corpus)
+    limit = sorted(map(len, corpus))[60]  # some messages over the size limit too
+    fetched = {}
+    for quiet in (False, True):
+        monkeypatch.setattr(mailbox_client, "QUIET_IMAPLIB", quiet)
+        with open_session(imap_cfg) as session:
+            level = session.client._imap.debug
+            uids = session.search_uids("INBOX")
+            fetched[quiet] = (
+                session.fetch_messages("INBOX", uids, max_size=limit, batch_size=25),
+                session.fetch_flags("INBOX", uids),
+            )
+            assert session.client._imap.debug == level  # restored after the fetch
+    assert fetched[True] == fetched[False]
+    messages = fetched[True][0]
+    assert [m.raw for m in messages] == [raw if len(raw) <= limit else None for raw in corpus]
 
 
 def test_search_since_and_min_uid(dovecot, mail_user, imap_cfg):

@@ -131,7 +131,6 @@ def test_inline_image_with_content_id():
     assert att.inline and att.content_id == "img1@x" and att.data.startswith(b"\x89PNG")
 
 
-
 @pytest.mark.parametrize("raw", [b"", b"   \r\n", b"no headers at all, just text\r\n"])
 def test_unparseable_raises(raw):
     with pytest.raises(MessageParseError) as info:

@@ -87,6 +87,22 @@ class TestSuggestion:
             with pytest.raises(ValueError):
                 parse_spf(bad)
 
+    @pytest.mark.parametrize(
+        ("term", "words"),
+        [
+            ("ip4:300.1.1.1", "not contain a valid IPv4 address"),
+            ("include", "needs a domain"),
+            ("ip6:2001:db8::/129", "network size"),
+            ("a:192.0.2.1", "write ip4: instead"),
+            ("-all:x", "'all' takes no value"),
+            ("include=spf.example.com", "write include:value"),
+        ],
+    )
+    def test_term_errors_in_plain_words(self, term, words):
+        """pyspf decides what is invalid; the admin reads why in words."""
+        with pytest.raises(ValueError, match=words):
+            parse_spf(f"v=spf1 {term} -all")
+
 
 class TestCheck:
     def test_missing(self, knot, resolver, domain):

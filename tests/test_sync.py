@@ -274,9 +274,7 @@ def protocol_mismatches(protocol, cls):
         impl = inspect.getattr_static(cls, name, None)
         if impl is None or impl is member:
             problems.append(f"{name} is missing")
-        elif list(inspect.signature(impl).parameters) != list(
-            inspect.signature(member).parameters
-        ):
+        elif list(inspect.signature(impl).parameters) != list(inspect.signature(member).parameters):
             problems.append(f"{name}{inspect.signature(impl)} != {inspect.signature(member)}")
     return problems
 

@@ -2,8 +2,10 @@ from . import orm_seams
 from . import crm_mail_write_guard
 from . import crm_mail_secret
 from . import crm_mailbox
+from . import crm_mailbox_setup
 from . import crm_mailbox_connection
 from . import crm_mailbox_sent_copy
+from . import crm_mailbox_auth
 from . import crm_mailbox_folder
 from . import crm_mailbox_quarantine
 from . import crm_mailbox_unmatched
@@ -16,6 +18,7 @@ from . import crm_email_presence
 from . import res_company
 from . import res_partner
 from . import res_users
+from . import res_users_mailbox
 from . import crm_mail_domain
 from . import crm_mail_domain_dns
 from . import crm_mail_domain_dkim

@@ -34,7 +34,7 @@ class CrmEmail(models.Model):
         groups="base.group_system",
     )
     # Headers
-    date = fields.Datetime(index=True, readonly=True)
+    date = fields.Datetime("Date", index=True, readonly=True)
     email_from = fields.Char("From", readonly=True)
     email_to = fields.Char("To", readonly=True)
     email_cc = fields.Char("Cc", readonly=True)
@@ -58,6 +58,7 @@ class CrmEmail(models.Model):
     # apply the visibility level; these fields read it as the current user.
     content_ids = fields.One2many("crm.email.content", "email_id", readonly=True)
     subject = fields.Char(
+        "Subject",
         readonly=True,
         compute="_compute_subject",
         inverse="_inverse_content",
@@ -75,6 +76,7 @@ class CrmEmail(models.Model):
         compute_sudo=False,
     )
     preview = fields.Char(
+        "Preview",
         readonly=True,
         compute="_compute_content",
         inverse="_inverse_content",
@@ -107,7 +109,8 @@ class CrmEmail(models.Model):
     # ------------------------------------------------------------------ content
     def _readable_content(self, part):
         """``{email id: content row}`` of ``part`` that the current user may read (rules)."""
-        real = self.filtered("id")
+        # _origin: a form being edited holds new records that stand for stored ones.
+        real = self._origin.filtered("id")
         fnames = (
             ["email_id", "subject"]
             if part == "subject"
@@ -125,14 +128,15 @@ class CrmEmail(models.Model):
     def _compute_subject(self):
         subjects = self._readable_content("subject")
         for email in self:
-            email.subject = subjects[email.id].subject if email.id in subjects else False
+            subject = subjects.get(email._origin.id)
+            email.subject = subject.subject if subject else False
 
     @api.depends_context("uid")
     @api.depends("content_ids.body_html", "content_ids.preview", "content_ids.has_attachments")
     def _compute_content(self):
         bodies = self._readable_content("body")
         for email in self:
-            body = bodies.get(email.id)
+            body = bodies.get(email._origin.id)
             email.body_html = body.body_html if body else False
             email.preview = body.preview if body else False
             email.has_attachments = body.has_attachments if body else False
@@ -142,7 +146,7 @@ class CrmEmail(models.Model):
     def _compute_attachment_ids(self):
         bodies = self._readable_content("body")
         for email in self:
-            body = bodies.get(email.id)
+            body = bodies.get(email._origin.id)
             email.attachment_ids = body.attachment_ids if body else False
 
     def _inverse_content(self):

@@ -1,8 +1,10 @@
 import ast
 
+from markupsafe import Markup
 from odoo import api, fields, models, tools
 from odoo.exceptions import UserError
 from odoo.tools import html2plaintext
+from odoo.tools.misc import format_date, format_time
 
 from crm_mail_channel_core import identity, linking
 
@@ -13,7 +15,7 @@ class CrmEmail(models.Model):
     _inherit = "crm.email"
 
     # Sent from CRM
-    sent_from_crm = fields.Boolean(readonly=True, index=True)
+    sent_from_crm = fields.Boolean("Sent from CRM", readonly=True, index=True)
     crm_sender_user_id = fields.Many2one(
         "res.users",
         "Sent from CRM by",
@@ -39,7 +41,7 @@ class CrmEmail(models.Model):
         return contacts.filtered(lambda p: p.email_normalized == sender)[:1] or contacts[:1]
 
     def action_reply(self):
-        """Odoo's composer, on the email's deal (or contact), answering this email."""
+        """Odoo's composer, on the email's deal (or contact), answering and quoting it."""
         self.ensure_one()
         self.check_access("read")
         partner = self._crm_reply_partner()
@@ -52,8 +54,41 @@ class CrmEmail(models.Model):
         return record._crm_composer_action(
             partners=partner,
             subject=subject,
-            extra_context={"crm_mail_channel_reply_email_id": self.id},
+            extra_context={
+                "crm_mail_channel_reply_email_id": self.id,
+                "default_body": self._crm_reply_quote(),
+            },
         )
+
+    def _crm_reply_quote(self):
+        """The body of an answer: room to write, then this email quoted, as the current user
+        reads it (a subject-only or header-only email quotes no body)."""
+        self.ensure_one()
+        date = ""
+        if self.date:
+            tz = self.env.user.tz or "UTC"
+            local = fields.Datetime.context_timestamp(self.with_context(tz=tz), self.date)
+            date = self.env._(
+                "%(date)s at %(time)s",
+                date=format_date(self.env, local, date_format="medium"),
+                time=format_time(self.env, self.date, tz=tz, time_format="short"),
+            )
+        sender = self.email_from or ""
+        intro = (
+            self.env._("On %(date)s, %(sender)s wrote:", date=date, sender=sender)
+            if date
+            else self.env._("%(sender)s wrote:", sender=sender)
+        )
+        # body_html is read as the current user: the content's visibility level applies.
+        body = self.body_html or ""
+        if not html2plaintext(body).strip():
+            return Markup("<p><br></p>")
+        return Markup(
+            "<p><br></p><p><br></p>"
+            '<div class="o_mail_reply_container"><p>%s</p>'
+            '<blockquote data-o-mail-quote="1" style="margin: 0 0 0 0.8ex; '
+            'border-left: 1px solid #ccc; padding-left: 1ex;">%s</blockquote></div>'
+        ) % (intro, tools.html_sanitize(body))
 
     @api.model
     def _crm_is_sent_as_email(self, message):

@@ -1,7 +1,6 @@
 from datetime import datetime
 
 from markupsafe import Markup
-
 from odoo import api, fields, models
 
 from crm_mail_channel_core.addresses import parse_address_list
@@ -35,6 +34,15 @@ INTERNAL_FIELDS = frozenset(
 )
 
 
+def _split_addresses(header):
+    """``[(name, address)]`` of a From/To/Cc header; an address that is not a valid email
+    (a bare mailbox login) is kept as written, lowercased, rather than dropped."""
+    pairs = parse_address_list(header or "")
+    if not pairs and header and header.strip():
+        pairs = [("", header.strip().lower())]
+    return pairs
+
+
 class CrmEmail(models.Model):
     """The conversation: an email shown inside its thread, readable participants, the
     contacts' company, and the guided empty states of email lists."""
@@ -50,6 +58,14 @@ class CrmEmail(models.Model):
         string="Conversation",
         compute="_compute_thread_email_ids",
         help="Every email of this conversation you may read, oldest first.",
+    )
+    # Unread in the viewer's own mailbox only: mail shared by a colleague is never "unread"
+    # for the viewer, whatever its state in the colleague's mailbox.
+    is_unread = fields.Boolean(
+        "Unread",
+        compute="_compute_is_unread",
+        search="_search_is_unread",
+        help="In your own mailbox and not read there yet.",
     )
     is_outgoing = fields.Boolean(
         "Sent by us",
@@ -84,6 +100,20 @@ class CrmEmail(models.Model):
             thread = email._crm_thread()
             email.thread_email_ids = thread.sorted(lambda e: (e.date or datetime.min, e.id))
 
+    @api.depends_context("uid")
+    @api.depends("presence_ids.is_seen")
+    def _compute_is_unread(self):
+        for email in self:
+            mine = email._my_presences()
+            email.is_unread = bool(mine) and not any(mine.mapped("is_seen"))
+
+    def _search_is_unread(self, operator, value):
+        if operator not in ("=", "!="):
+            raise NotImplementedError(operator)
+        # Presences are read as the user: their record rule keeps the user's own only.
+        unread = ["&", ("is_read", "=", False), ("presence_ids.user_id", "=", self.env.uid)]
+        return unread if (operator == "=") == bool(value) else ["!", *unread]
+
     @api.depends("partner_ids.commercial_partner_id", "partner_ids.partner_share", "email_from")
     def _compute_company_partner_id(self):
         for email in self:
@@ -97,11 +127,14 @@ class CrmEmail(models.Model):
             email.company_partner_id = first.commercial_partner_id
 
     @api.depends_context("uid")
-    @api.depends("email_from", "email_to", "email_cc", "partner_ids", "sent_from_crm")
+    @api.depends(
+        "email_from", "email_to", "email_cc", "partner_ids", "sent_from_crm", "presence_ids"
+    )
     def _compute_participants(self):
         parsed = {
-            email.id: [parse_address_list(email[name] or "") for name in ("email_from", "email_to")]
-            + [parse_address_list(email.email_cc or "")]
+            email.id: [
+                _split_addresses(email[name]) for name in ("email_from", "email_to", "email_cc")
+            ]
             for email in self
         }
         addresses = {addr for lists in parsed.values() for lst in lists for _name, addr in lst}
@@ -125,11 +158,16 @@ class CrmEmail(models.Model):
             recipients = list(dict.fromkeys(recipients))
             if len(recipients) > PARTICIPANTS_SHOWN:
                 extra = len(recipients) - PARTICIPANTS_SHOWN
-                recipients = recipients[:PARTICIPANTS_SHOWN] + [f"+{extra}"]
-            sender = label(*senders[0]) if senders else "?"
+                recipients = [*recipients[:PARTICIPANTS_SHOWN], f"+{extra}"]
+            # Mail in the user's own Sent folder is theirs even when its From is unusual.
+            mine_sent = email.in_sent
+            if senders:
+                sender = label(*senders[0])
+            else:
+                sender = you if mine_sent else "?"
             email.participants = f"{sender} → {', '.join(recipients)}" if recipients else sender
             email.is_outgoing = bool(
-                email.sent_from_crm or (senders and senders[0][1] in ours)
+                email.sent_from_crm or mine_sent or (senders and senders[0][1] in ours)
             )
 
     @api.model
@@ -139,40 +177,37 @@ class CrmEmail(models.Model):
             return {}
         addresses = list(addresses)
         result = {}
-        # sudo: only the names of internal users (readable by every internal user) and which
-        # of them owns a mailbox address, to label the participants of mail already readable.
-        users = (
-            self.env["res.users"]
-            .sudo()
-            .search_fetch(
-                [("email_normalized", "in", addresses), ("share", "=", False)],
-                ["name", "email_normalized"],
-            )
+        # Only the names of internal users (readable by every internal user) and which of them
+        # owns a mailbox address, to label the participants of mail already readable.
+        Users = self.env["res.users"].sudo()  # sudo: names and addresses only (see above).
+        users = Users.search_fetch(
+            [("email_normalized", "in", addresses), ("share", "=", False)],
+            ["name", "email_normalized"],
         )
         for user in users:
             result.setdefault(user.email_normalized, (user.id, user.name))
-        # sudo: as above, the owner of a mailbox address, for its label only.
-        mailboxes = (
-            self.env["crm.mailbox"]
-            .sudo()
-            .with_context(active_test=False)
-            .search_fetch([("login", "in", addresses)], ["login", "user_id"])
+        # One mailbox per user, so all of them are few; logins compare case-insensitively.
+        Mailboxes = self.env["crm.mailbox"].sudo()  # sudo: a login's owner, for its label only.
+        mailboxes = Mailboxes.with_context(active_test=False).search_fetch(
+            [("login", "!=", False), ("user_id", "!=", False)], ["login", "user_id"]
         )
+        wanted = set(addresses)
         for mailbox in mailboxes:
-            if mailbox.user_id:
-                result.setdefault(
-                    mailbox.login.lower(), (mailbox.user_id.id, mailbox.user_id.name)
-                )
+            login = mailbox.login.strip().lower()
+            if login in wanted:
+                result.setdefault(login, (mailbox.user_id.id, mailbox.user_id.name))
         return result
 
     # ------------------------------------------------------------------ field descriptions
     @api.model
     def fields_get(self, allfields=None, attributes=None):
         # See INTERNAL_FIELDS: hidden from custom group-by, sorting and export only; the views,
-        # rules and code still use them.
+        # rules and code still use them. "exportable" is set even when not asked for: Odoo
+        # 18's export dialog (/web/export/get_fields) filters on it without requesting it.
         result = super().fields_get(allfields=allfields, attributes=attributes)
         for fname in INTERNAL_FIELDS & result.keys():
-            for attribute in ("groupable", "sortable", "exportable"):
+            result[fname]["exportable"] = False
+            for attribute in ("groupable", "sortable"):
                 if attributes is None or attribute in attributes:
                     result[fname][attribute] = False
         return result
@@ -190,15 +225,14 @@ class CrmEmail(models.Model):
     @api.model
     def _crm_empty_help_texts(self, kind):
         """``(title, explanation)`` of an empty email list, by list kind."""
-        _ = self.env._
-        shared = _(
+        shared = self.env._(
             "Colleagues' mail appears here only when they share it with you (their email "
             "sharing settings); mail they keep private is never shown to you."
         )
         texts = {
             "emails": (
-                _("No emails here yet"),
-                _(
+                self.env._("No emails here yet"),
+                self.env._(
                     "Emails you exchange with your contacts appear here once your mailbox is "
                     "connected: the inbox and Sent folder are read, and only mail with people "
                     "who are contacts in CRM is kept. Filters such as “My emails”, "
@@ -206,15 +240,15 @@ class CrmEmail(models.Model):
                 ),
             ),
             "partner": (
-                _("No emails with this contact yet"),
-                _(
+                self.env._("No emails with this contact yet"),
+                self.env._(
                     "Emails exchanged with this contact (for a company: with any of its "
                     "people) appear here once the mailbox that holds them is connected."
                 ),
             ),
             "deal": (
-                _("No emails on this deal yet"),
-                _(
+                self.env._("No emails on this deal yet"),
+                self.env._(
                     "Mail of a conversation started from this deal, or linked to it by a "
                     "reply, appears here. Link other emails with “Pull recent threads” or "
                     "from the email itself."
@@ -235,23 +269,35 @@ class CrmEmail(models.Model):
         if self._crm_has_connected_mailbox():
             if help_message:
                 return help_message
-            return Markup(
-                '<p class="o_view_nocontent_smiling_face">%s</p><p>%s</p><p>%s</p>'
-            ) % (title, text, shared)
-        connect = self.env._(
-            "Connect your mailbox: your emails with customers then appear here, on their "
-            "contacts, companies and deals. Nothing leaves your mailbox without your sharing "
-            "settings."
-        )
-        return Markup(
-            '<p class="o_view_nocontent_smiling_face">%s</p><p>%s</p><p>%s</p>'
-            '<p><a class="btn btn-primary o_crm_email_connect_mailbox" '
-            'href="/odoo/action-crm_mail_channel.crm_mailbox_action_my">%s</a></p>'
-        ) % (
-            self.env._("Connect your mailbox"),
-            connect,
+            return Markup('<p class="o_view_nocontent_smiling_face">%s</p><p>%s</p><p>%s</p>') % (
+                title,
+                text,
+                shared,
+            )
+        paragraphs = [
+            self.env._(
+                "Your emails with customers appear here, and on their contacts, companies and "
+                "deals, once your mailbox is connected. Who else sees them follows your email "
+                "sharing settings."
+            ),
             shared,
-            self.env._("Connect your mailbox"),
+        ]
+        if kind == "emails":
+            paragraphs.append(
+                self.env._(
+                    "Mail colleagues share with you is listed once the “My emails” filter "
+                    "is removed."
+                )
+            )
+        connect = self.env._("Connect your mailbox")
+        return (
+            Markup('<p class="o_view_nocontent_smiling_face">%s</p>') % connect
+            + Markup().join(Markup("<p>%s</p>") % text for text in paragraphs)
+            + Markup(
+                '<p><a class="btn btn-primary o_crm_email_connect_mailbox" '
+                'href="/odoo/action-crm_mail_channel.crm_mailbox_action_my">%s</a></p>'
+            )
+            % connect
         )
 
     @api.model

@@ -33,7 +33,7 @@ class CrmLead(models.Model):
             "view_mode": "list,form",
             "views": [(False, "list"), (False, "form")],
             "domain": [("lead_id", "=", self.id)],
-            "context": {"create": False},
+            "context": {"create": False, "crm_email_of_deal": True},
         }
 
     def action_crm_send_email(self):
@@ -51,10 +51,13 @@ class CrmLead(models.Model):
     def action_crm_pull_threads(self):
         self.ensure_one()
         self.check_access("write")
+        # Created here, as the user: the dialog then lists saved emails, read as the user.
+        wizard = self.env["crm.lead.pull.threads.wizard"].create({"lead_id": self.id})
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Pull recent threads into this deal"),
             "res_model": "crm.lead.pull.threads.wizard",
+            "res_id": wizard.id,
             "view_mode": "form",
             "views": [(False, "form")],
             "target": "new",
@@ -71,4 +74,5 @@ class CrmLead(models.Model):
         values = super()._notify_by_email_get_base_mail_values(
             message, additional_values=additional_values
         )
-        return self.env["crm.email"]._crm_threading_mail_values(message, values)
+        values = self.env["crm.email"]._crm_threading_mail_values(message, values)
+        return self.env["res.partner"]._crm_outgoing_cc(values)

@@ -45,12 +45,19 @@ class CrmMailDomain(models.Model):
     name = fields.Char("Domain", required=True, readonly=True, index=True)
     active = fields.Boolean(default=True)
     verification_email = fields.Char(
+        "Address to verify",
         required=True,
         help="An address at the domain; the verification code is emailed there.",
     )
     # Where the domain stands
     state = fields.Selection(
-        STATES, required=True, default="code_pending", readonly=True, index=True, tracking=True
+        STATES,
+        "Status",
+        required=True,
+        default="code_pending",
+        readonly=True,
+        index=True,
+        tracking=True,
     )
 
     _sql_constraints = [

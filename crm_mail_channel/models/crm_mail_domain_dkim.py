@@ -18,19 +18,22 @@ class CrmMailDomain(models.Model):
     _inherit = "crm.mail.domain"
 
     # The key mail is signed with, and its record
-    dkim_selector = fields.Char(readonly=True, copy=False)
+    dkim_selector = fields.Char("DKIM selector", readonly=True, copy=False)
     dkim_public_key = fields.Text(readonly=True, copy=False)
-    dkim_record_name = fields.Char(compute="_compute_dkim_record")
+    dkim_record_name = fields.Char("DKIM record name", compute="_compute_dkim_record")
     dkim_record_value = fields.Text(
+        "DKIM record value",
         compute="_compute_dkim_record",
         help="TXT value as quoted strings of at most 255 characters each.",
     )
     # Rotation: the next key, its check, and the selector it replaced
     dkim_next_selector = fields.Char("New DKIM selector", readonly=True, copy=False)
     dkim_next_public_key = fields.Text(readonly=True, copy=False)
-    dkim_next_record_name = fields.Char(compute="_compute_dkim_record")
-    dkim_next_record_value = fields.Text(compute="_compute_dkim_record")
-    dkim_next_status = fields.Selection(CHECK_STATUSES, default="none", readonly=True, copy=False)
+    dkim_next_record_name = fields.Char("Next DKIM record name", compute="_compute_dkim_record")
+    dkim_next_record_value = fields.Text("Next DKIM record value", compute="_compute_dkim_record")
+    dkim_next_status = fields.Selection(
+        CHECK_STATUSES, "Next DKIM key", default="none", readonly=True, copy=False
+    )
     dkim_next_message = fields.Text("New DKIM key check", readonly=True, copy=False)
     dkim_previous_selector = fields.Char(readonly=True, copy=False)
 

@@ -49,7 +49,9 @@ class CrmMailDomain(models.Model):
 
     # What to publish
     spf_mechanism = fields.Char(
-        readonly=True, help="The SPF mechanism(s) that authorise Odoo's outgoing servers."
+        "SPF mechanism",
+        readonly=True,
+        help="The SPF mechanism(s) that authorise Odoo's outgoing servers.",
     )
     spf_current_record = fields.Char("Current SPF record", readonly=True)
     spf_record_value = fields.Char(
@@ -61,13 +63,17 @@ class CrmMailDomain(models.Model):
     dmarc_record_value = fields.Char("Recommended DMARC record", compute="_compute_dmarc_record")
 
     # Check results
-    spf_status = fields.Selection(CHECK_STATUSES, default="none", readonly=True, copy=False)
+    spf_status = fields.Selection(CHECK_STATUSES, "SPF", default="none", readonly=True, copy=False)
     spf_code = fields.Char(readonly=True, copy=False)
     spf_message = fields.Text("SPF check", readonly=True, copy=False)
-    dkim_status = fields.Selection(CHECK_STATUSES, default="none", readonly=True, copy=False)
+    dkim_status = fields.Selection(
+        CHECK_STATUSES, "DKIM", default="none", readonly=True, copy=False
+    )
     dkim_code = fields.Char(readonly=True, copy=False)
     dkim_message = fields.Text("DKIM check", readonly=True, copy=False)
-    dmarc_status = fields.Selection(CHECK_STATUSES, default="none", readonly=True, copy=False)
+    dmarc_status = fields.Selection(
+        CHECK_STATUSES, "DMARC", default="none", readonly=True, copy=False
+    )
     dmarc_message = fields.Text("DMARC advice", readonly=True, copy=False)
     last_check_date = fields.Datetime("Last check", readonly=True, copy=False)
     pending_since = fields.Datetime(

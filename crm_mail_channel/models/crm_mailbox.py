@@ -9,7 +9,7 @@ from odoo.tools import SQL
 
 from crm_mail_channel_core import errors, mailbox_client, sync
 
-from .mailbox_store import MailboxStore
+from ..sync_store import MailboxStore
 
 _logger = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ class CrmMailbox(models.Model):
     _order = "user_id, id"
 
     # Owner: set at creation; only an administrator may create for or hand over to another
-    name = fields.Char("Name", compute="_compute_name", store=True, readonly=False)
-    active = fields.Boolean("Active", default=True)
+    name = fields.Char("Mailbox name", compute="_compute_name", store=True, readonly=False)
+    active = fields.Boolean(default=True)
     user_id = fields.Many2one(
         "res.users",
         "Owner",
@@ -63,17 +63,17 @@ class CrmMailbox(models.Model):
     # Server (changing one of these drops the saved password, see CONNECTION_FIELDS)
     protocol = fields.Selection(
         PROTOCOLS,
-        "Protocol",
+        "Server type",
         required=True,
         default="imap",
         help="IMAP is recommended: it reads your inbox and Sent folder and keeps read and "
         "unread in step with your mail program. POP3 reads the inbox only.",
     )
     host = fields.Char("Server", help="The incoming mail server, e.g. imap.example.com.")
-    port = fields.Integer("Port", default=993)
+    port = fields.Integer("Server port", default=993)
     security = fields.Selection(
         SECURITY,
-        "Security",
+        "Encryption",
         required=True,
         default="ssl",
         help="SSL/TLS or STARTTLS encrypt the connection. Choose None only for a server on "
@@ -84,7 +84,7 @@ class CrmMailbox(models.Model):
         default=True,
         help="Leave on. Turn off only for a server with a self-signed certificate you trust.",
     )
-    login = fields.Char("Login", help="Usually your full email address.")
+    login = fields.Char("Username", help="Usually your full email address.")
     # What the sync takes
     sync_window_days = fields.Integer(
         "First sync reaches back (days)",
@@ -122,7 +122,10 @@ class CrmMailbox(models.Model):
     @api.depends("login", "user_id")
     def _compute_name(self):
         for mailbox in self:
-            mailbox.name = mailbox.login or mailbox.user_id.name or self.env._("Mailbox")
+            if mailbox.login or mailbox._origin.id:
+                mailbox.name = mailbox.login or mailbox.user_id.name or self.env._("Mailbox")
+            else:
+                mailbox.name = False  # a form being filled in is "New" until the login
 
     @api.depends_context("uid")
     @api.depends("user_id")
@@ -325,8 +328,6 @@ class CrmMailbox(models.Model):
                 "backlog": report.backlog or 0,
                 "last_imported": store.imported,
             }
-            if report.errors:
-                vals["last_error"] = "\n".join(str(e) for e in report.errors)
             mailbox.write(vals)
             return report
         mailbox.write({"state": "error", "last_error": error, "last_imported": store.imported})

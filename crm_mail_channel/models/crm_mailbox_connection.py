@@ -6,6 +6,9 @@ from odoo.exceptions import UserError
 
 from crm_mail_channel_core import errors, mailbox_client
 
+from .crm_mailbox import CONNECTION_FIELDS
+from .crm_mailbox_setup import FORM_CONTEXT_KEY
+
 _logger = logging.getLogger(__name__)
 
 
@@ -16,19 +19,24 @@ class CrmMailbox(models.Model):
     next to it, a fingerprint of the protocol, server, port, security, certificate check,
     login and owner (CONNECTION_FIELDS), and every connection (Test connection, Sync now, the
     cron, read state, copies in Sent) takes it only while that fingerprint still matches.
+
+    A password the server rejects is not kept: Test connection drops it, and so does saving
+    it from the mailbox form (which checks it with the server first).
     """
 
     _inherit = "crm.mailbox"
 
     # Password: write-only, the value lives in crm.mail.secret which no user can read
     password = fields.Char(
+        "Mailbox password",
         compute="_compute_password",
         inverse="_inverse_password",
         store=False,
         copy=False,
     )
     has_password = fields.Boolean(
-        compute="_compute_password",
+        "Password saved",
+        compute="_compute_has_password",
         help="A password is kept for the server, port, security, login and owner it was typed "
         "for only: changing one of them clears it, and it must be typed again.",
     )
@@ -37,7 +45,20 @@ class CrmMailbox(models.Model):
     def _compute_password(self):
         for mailbox in self:
             mailbox.password = False
-            mailbox.has_password = bool(mailbox.id and mailbox._get_password())
+
+    @api.depends(*CONNECTION_FIELDS)
+    def _compute_has_password(self):
+        # On the form too: changing the server or login shows at once that the password
+        # must be typed again (it is checked against the fingerprint of the new values).
+        Secret = self.env["crm.mail.secret"]
+        for mailbox in self:
+            origin = mailbox._origin
+            mailbox.has_password = bool(
+                origin.id
+                and Secret._get_secret(
+                    origin, "password", fingerprint=mailbox._crm_connection_fingerprint()
+                )
+            )
 
     def _inverse_password(self):
         secrets = self.env["crm.mail.secret"]
@@ -91,11 +112,35 @@ class CrmMailbox(models.Model):
                 secret.fingerprint = mailbox._crm_connection_fingerprint()
         return len(legacy)
 
+    # ------------------------------------------------------------------ CRUD
+    @api.model_create_multi
+    def create(self, vals_list):
+        mailboxes = super().create(vals_list)
+        if self.env.context.get(FORM_CONTEXT_KEY):
+            pairs = zip(mailboxes, vals_list, strict=True)
+            self.browse(
+                [m.id for m, vals in pairs if vals.get("password")]
+            )._crm_check_typed_password()
+        return mailboxes
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("password") and self.env.context.get(FORM_CONTEXT_KEY):
+            self._crm_check_typed_password()
+        return result
+
+    def _crm_check_typed_password(self):
+        """A password saved from the form is tried on the server at once: a rejected one is
+        not kept, and the mailbox shows why (on the form and in Mailbox Health)."""
+        for mailbox in self:
+            if mailbox.host and mailbox.login and mailbox.state != "paused":
+                mailbox._crm_try_connection()
+
     # ------------------------------------------------------------------ connection
     def _mailbox_settings(self, timeout=30):
         self.ensure_one()
         if not (self.host and self.login):
-            raise UserError(self.env._("Fill in the server and the login first."))
+            raise UserError(self.env._("Fill in the server and the username first."))
         password = self._get_password()
         if not password:
             # Checked before connecting: nothing at all reaches a server no password was
@@ -103,8 +148,8 @@ class CrmMailbox(models.Model):
             raise UserError(
                 self.env._(
                     "Type the mailbox password again and save. No password is saved for this "
-                    "server and login: it is cleared whenever the server, port, security, "
-                    "login or owner changes."
+                    "server and username: it is cleared whenever the server, port, encryption, "
+                    "username or owner changes."
                 )
             )
         return mailbox_client.MailboxSettings(
@@ -118,17 +163,49 @@ class CrmMailbox(models.Model):
             ssl_verify=self.ssl_verify,
         )
 
+    def _crm_try_connection(self):
+        """Log in with the saved details and record the outcome on the mailbox.
+
+        Returns ``(True, server answer)`` or ``(False, plain-words error)``. Not an exception:
+        the error state and a dropped password must be kept, not rolled back.
+        """
+        self.ensure_one()
+        try:
+            result = mailbox_client.test_connection(self._mailbox_settings(timeout=15))
+        except errors.MailChannelError as exc:
+            if isinstance(exc, errors.AuthenticationFailed):
+                # Rejected by the server: never kept, never retried by the sync.
+                self.env["crm.mail.secret"]._drop_secrets(self, "password")
+                self.invalidate_recordset(["has_password"])
+            vals = {"last_error": exc.user_message}
+            if self.state != "paused":
+                vals["state"] = "error"
+            self.write(vals)
+            return False, exc.user_message
+        vals = {"last_error": False} if self.last_error else {}
+        if self.state in ("draft", "error"):
+            vals["state"] = "connected"
+        if vals:
+            self.write(vals)
+        return True, result
+
     def action_test_connection(self):
         self.ensure_one()
         # Administrators may test a user's mailbox: the password only ever goes to the
         # server it was typed for (_get_password).
         self._crm_check_owner(allow_admin=True)
-        try:
-            result = mailbox_client.test_connection(self._mailbox_settings(timeout=15))
-        except errors.MailChannelError as exc:
-            raise UserError(exc.user_message) from None
-        if self.state in ("draft", "error"):
-            self.write({"state": "connected", "last_error": False})
+        refused = self.state == "error" and self.last_error and self.host and self.login
+        if refused and not self._get_password():
+            # Saving the form just tried the password and the server refused it: say why,
+            # rather than only "type it again".
+            return self._crm_notification(
+                self.env._("Connection failed"), self.last_error, "danger", sticky=True
+            )
+        ok, result = self._crm_try_connection()
+        if not ok:
+            return self._crm_notification(
+                self.env._("Connection failed"), result, "danger", sticky=True
+            )
         details = ""
         if isinstance(result, dict) and result.get("sent_folder"):
             details = self.env._(" Sent folder: %s.", result["sent_folder"])
@@ -140,7 +217,9 @@ class CrmMailbox(models.Model):
 
     @api.model
     def _crm_notification(self, title, message, kind, sticky=False):
-        """A toast, then the form reloads."""
+        """A toast, then the form reloads the record (closing the action makes the form
+        reload what it shows, also a mailbox it has just created; a soft reload would
+        restore the form as it was opened, empty for a new mailbox)."""
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -149,7 +228,7 @@ class CrmMailbox(models.Model):
                 "message": message,
                 "type": kind,
                 "sticky": sticky,
-                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+                "next": {"type": "ir.actions.act_window_close"},
             },
         }
 
@@ -175,21 +254,3 @@ class CrmMailbox(models.Model):
                             group.write({"seen_pending": False})
         except (errors.MailChannelError, UserError) as exc:
             _logger.info("Read state of mailbox %s kept for the next sync: %s", self.id, exc)
-
-    # ------------------------------------------------------------------ menus
-    @api.model
-    def action_open_my_mailbox(self):
-        mailbox = self.search([("user_id", "=", self.env.uid)], limit=1)
-        if not mailbox:
-            # A draft record from the start: the form's buttons (Test connection, Sync now)
-            # then reload this very record.
-            mailbox = self.create({"user_id": self.env.uid})
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("My Mailbox"),
-            "res_model": "crm.mailbox",
-            "view_mode": "form",
-            "views": [(self.env.ref("crm_mail_channel.crm_mailbox_view_form").id, "form")],
-            "res_id": mailbox.id,
-            "target": "current",
-        }

@@ -3,7 +3,7 @@ from odoo.exceptions import AccessError, UserError
 
 from crm_mail_channel_core import errors, mailbox_client
 
-from .mailbox_store import MailboxStore
+from ..sync_store import MailboxStore
 
 
 class CrmMailboxQuarantine(models.Model):
@@ -15,15 +15,16 @@ class CrmMailboxQuarantine(models.Model):
 
     # Where the message sits
     mailbox_id = fields.Many2one("crm.mailbox", required=True, ondelete="cascade", index=True)
-    user_id = fields.Many2one(related="mailbox_id.user_id", store=True, index=True)
-    folder_id = fields.Many2one("crm.mailbox.folder", ondelete="cascade")
+    user_id = fields.Many2one(related="mailbox_id.user_id", string="Owner", store=True, index=True)
+    folder_id = fields.Many2one("crm.mailbox.folder", "Server folder", ondelete="cascade")
     uid = fields.Integer("Server UID")
     pop_uidl = fields.Char("POP3 UIDL")
     # Why it waits, and what became of it
-    reason = fields.Text(required=True)
-    attempts = fields.Integer(default=1)
+    reason = fields.Text("Why it failed", required=True)
+    attempts = fields.Integer("Import attempts", default=1)
     state = fields.Selection(
         [("pending", "Waiting"), ("skipped", "Skipped"), ("done", "Imported")],
+        "Status",
         default="pending",
         required=True,
         index=True,

@@ -11,22 +11,23 @@ class ResConfigSettings(models.TransientModel):
     crm_link_single_open_deal = fields.Boolean(
         "Link to the contact's only open deal",
         config_parameter="crm_mail_channel.link_single_open_deal",
-        help="Synced mail of a contact who has exactly one open deal is linked to that deal. "
-        'Mail of a contact with several open deals always waits in "Needs a deal".',
+        help="Synced emails of a contact who has exactly one open deal are linked to that "
+        "deal. When the contact has several open deals, the email waits under Needs a deal.",
     )
 
     # ------------------------------------------------------ email authentication
     crm_mail_spf_mechanism = fields.Char(
         "SPF mechanism",
         config_parameter="crm_mail_channel.spf_mechanism",
-        help="What each domain's SPF record must contain, e.g. include:_spf.yourprovider.com. "
-        "Empty: the IP addresses of the outgoing mail servers.",
+        help="What the SPF record of your domains must contain, e.g. "
+        "include:_spf.yourprovider.com. Leave empty to use the IP addresses of the outgoing "
+        "mail servers.",
     )
     crm_mail_dns_nameservers = fields.Char(
         "DNS servers for checks",
         config_parameter="crm_mail_channel.dns_nameservers",
-        help="Comma-separated nameservers (ip or ip:port) used by every domain check. "
-        "Empty: this server's own resolver.",
+        help="The DNS servers that domain checks ask, separated by commas (an address, or "
+        "address:port). Leave empty to use this server's own.",
     )
 
     # ------------------------------------------------------------------ email sharing
@@ -36,29 +37,45 @@ class ResConfigSettings(models.TransientModel):
             ("subject", "Subject and participants"),
             ("metadata", "Participants and date only"),
         ],
-        "Colleagues see",
+        "What colleagues see of shared emails",
         default="full",
         config_parameter="crm_mail_channel.email_visibility_level",
-        help="What colleagues see of shared mail. The owner always sees everything.",
+        help="Applies to the emails users share. Their owner always sees everything.",
     )
     crm_email_excluded_domains = fields.Char(
         "Excluded domains",
         config_parameter="crm_mail_channel.excluded_domains",
-        help="Mail whose outside participants all belong to these domains stays private "
-        "(mail between colleagues). Separate domains with commas.",
+        help="Emails whose outside participants all belong to these domains stay private, "
+        "even for users who share their emails. Separate domains with commas.",
     )
     crm_email_excluded_apply_synced = fields.Boolean(
-        "Apply a changed list to mail already synced",
-        help="Off: the new list applies to mail synced from now on.",
+        "Also apply a changed list to emails already synced",
+        help="Off: a changed list applies to emails synced from now on.",
     )
-    crm_email_excluded_domain_count = fields.Integer(compute="_compute_crm_email_sharing_stats")
-    crm_email_users_private = fields.Integer(compute="_compute_crm_email_sharing_stats")
-    crm_email_users_public = fields.Integer(compute="_compute_crm_email_sharing_stats")
-    crm_email_users_custom = fields.Integer(compute="_compute_crm_email_sharing_stats")
-    crm_email_count_everyone = fields.Integer(compute="_compute_crm_email_sharing_stats")
-    crm_email_count_chosen = fields.Integer(compute="_compute_crm_email_sharing_stats")
-    crm_email_count_sent_from_crm = fields.Integer(compute="_compute_crm_email_sharing_stats")
-    crm_email_count_private = fields.Integer(compute="_compute_crm_email_sharing_stats")
+    crm_email_excluded_domain_count = fields.Integer(
+        "Number of excluded domains", compute="_compute_crm_email_sharing_stats"
+    )
+    crm_email_users_private = fields.Integer(
+        "Users in private mode", compute="_compute_crm_email_sharing_stats"
+    )
+    crm_email_users_public = fields.Integer(
+        "Users in public mode", compute="_compute_crm_email_sharing_stats"
+    )
+    crm_email_users_custom = fields.Integer(
+        "Users in custom mode", compute="_compute_crm_email_sharing_stats"
+    )
+    crm_email_count_everyone = fields.Integer(
+        "Emails shared with everyone", compute="_compute_crm_email_sharing_stats"
+    )
+    crm_email_count_chosen = fields.Integer(
+        "Emails shared with chosen people", compute="_compute_crm_email_sharing_stats"
+    )
+    crm_email_count_sent_from_crm = fields.Integer(
+        "Emails sent from CRM", compute="_compute_crm_email_sharing_stats"
+    )
+    crm_email_count_private = fields.Integer(
+        "Private emails", compute="_compute_crm_email_sharing_stats"
+    )
 
     @api.model
     def _crm_email_org_excluded_domains(self):

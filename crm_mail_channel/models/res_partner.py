@@ -1,5 +1,11 @@
+import ast
+
 from odoo import api, fields, models
 from odoo.tools import SQL, email_normalize_all
+from odoo.tools.mail import email_split_and_format
+
+# A company without an address: at most this many of its contacts are put in To for the user.
+MAX_PREFILLED_CONTACTS = 3
 
 
 class ResPartner(models.Model):
@@ -102,14 +108,16 @@ class ResPartner(models.Model):
         """``mail.compose.message`` in comment mode on ``record``, to ``partners``.
 
         Templates of the record's model are offered by the composer; the author is the current
-        user, so the mail leaves from the user's address.
+        user, and the From their mailbox's address (see mail.compose.message). A company
+        without an address is replaced by its contacts who have one (a few at most), so
+        Odoo does not ask to edit the company over the composer.
         """
         record.ensure_one()
         context = {
             "default_model": record._name,
             "default_res_ids": record.ids,
             "default_composition_mode": "comment",
-            "default_partner_ids": partners.ids if partners else [],
+            "default_partner_ids": (partners or self)._crm_recipients().ids,
             "default_email_layout_xmlid": "mail.mail_notification_light",
             "mail_post_autofollow": False,
         }
@@ -118,13 +126,56 @@ class ResPartner(models.Model):
         context.update(extra_context or {})
         return {
             "type": "ir.actions.act_window",
-            "name": self.env._("Send email"),
+            "name": self.env._("New email"),
             "res_model": "mail.compose.message",
             "view_mode": "form",
             "views": [(False, "form")],
             "target": "new",
             "context": context,
         }
+
+    def _crm_recipients(self):
+        """These contacts as recipients: a company without an address gives way to its
+        contacts with one, when they are few enough to be meant (the composer names them
+        otherwise)."""
+        recipients = self.browse()
+        for partner in self:
+            if partner.email or not partner.is_company:
+                recipients |= partner
+                continue
+            contacts = partner._crm_contacts_with_address()
+            if len(contacts) <= MAX_PREFILLED_CONTACTS:
+                recipients |= contacts
+        return recipients
+
+    def _crm_contacts_with_address(self):
+        """The people of this company who have an email address, readable by the user."""
+        self.ensure_one()
+        return self.search(
+            [
+                ("id", "child_of", self.commercial_partner_id.id),
+                ("id", "!=", self.id),
+                ("is_company", "=", False),
+                ("email", "!=", False),
+            ],
+            order="name, id",
+            limit=50,
+        )
+
+    def _crm_outgoing_cc(self, values):
+        """The Cc chosen in the composer, as a header of the mail this post sends.
+
+        Only the header: mail.mail sends each copy to its own recipients (its validated
+        envelope), and the composer sends the Cc recipients their copy itself.
+        """
+        cc = self.env.context.get("crm_mail_channel_email_cc")
+        # Addresses only, one line: what the context says never becomes another header.
+        addresses = email_split_and_format(cc) if isinstance(cc, str) else []
+        if addresses:
+            headers = ast.literal_eval(values["headers"]) if values.get("headers") else {}
+            headers["Cc"] = ", ".join(addresses)
+            values["headers"] = repr(headers)
+        return values
 
     def _message_post_after_hook(self, message, msg_values):
         result = super()._message_post_after_hook(message, msg_values)
@@ -136,7 +187,8 @@ class ResPartner(models.Model):
         values = super()._notify_by_email_get_base_mail_values(
             message, additional_values=additional_values
         )
-        return self.env["crm.email"]._crm_threading_mail_values(message, values)
+        values = self.env["crm.email"]._crm_threading_mail_values(message, values)
+        return self._crm_outgoing_cc(values)
 
     # ------------------------------------------------------------------ sharing
     email_shared_by_me = fields.Boolean(

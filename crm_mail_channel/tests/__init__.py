@@ -13,6 +13,7 @@ from . import (  # deals and sending
     test_deal_tour,
     test_relink_wizard,
     test_send_from_crm,
+    test_send_tour,
 )
 from . import test_sharing_http, test_sharing_property  # email sharing
 from . import test_sharing_rule_keys  # email sharing rule keys
@@ -21,3 +22,7 @@ from . import test_attack_mailbox, test_attack_wizards  # privacy against a coll
 from . import test_attack_property
 from . import test_attack_signing, test_attack_verification_code  # signing and codes
 from . import test_orm_seams
+from . import test_mailbox_setup  # the My Mailbox form and preferences
+from . import test_email_thread, test_email_tour  # conversation, lists, empty states
+from . import test_sync_store_contract  # the sync store implements the driver's protocols
+from . import test_view_labels  # every field shown has a label

@@ -1,5 +1,7 @@
 """Shared setup for mailbox sync tests: a real Dovecot on loopback, sales users, contacts."""
 
+import contextlib
+import logging
 import uuid
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -107,3 +109,11 @@ class MailboxCommon(TransactionCase):
 
     def emails_of(self, user, partner):
         return self.env["crm.email"].with_user(user).search(partner._crm_email_domain())
+
+
+@contextlib.contextmanager
+def no_browser_warnings(case):
+    """Fail a tour on any browser console warning, not only on errors: Odoo's HttpCase logs
+    console warnings under the test module's logger and lets the tour pass."""
+    with case.assertNoLogs(logging.getLogger(type(case).__module__), "WARNING"):
+        yield

@@ -442,7 +442,7 @@ class TestStoreIsolation(MailboxCommon):
     """An error while storing one message affects that message alone."""
 
     def test_store_error_quarantines_one_message_and_the_rest_arrives(self):
-        from ..models.mailbox_store import MailboxStore
+        from ..sync_store import MailboxStore
 
         mailbox, login, password = self.make_mailbox(self.user_a)
         raws = [

@@ -7,6 +7,7 @@ from odoo.tests import HttpCase, tagged
 
 from crm_mail_channel_testing.smtp_sink import ensure_smtp_sink
 
+from .common import no_browser_warnings
 from .deal_common import DealCommon
 from .test_send_from_crm import really_send
 
@@ -43,7 +44,7 @@ class TestDealTour(HttpCase, DealCommon):
             "{stepDelay: 0, keepWatchBrowser: false, debug: false})"
         )
         url = f"/odoo/crm/{self.deal_1.id}"
-        with really_send():
+        with really_send(), no_browser_warnings(self):
             self.start_tour(url, "crm_mail_channel_deal_tour", login=self.user_a.login, code=code)
         self.assertEqual((misfiled.lead_id, misfiled.link_reason), (self.deal_2, "manual"))
         sent = (

@@ -30,24 +30,38 @@ class TestMailboxConnect(MailboxCommon):
             mailbox_client.test_connection(settings)
         return caught.exception
 
-    def test_wrong_password_in_plain_words(self):
+    def test_wrong_password_in_plain_words_and_not_kept(self):
         mailbox, _login, _pw = self.make_mailbox(self.user_a)
         mailbox.with_user(self.user_a).password = "not-the-password"
-        with self.assertRaises(UserError) as caught:
-            mailbox.with_user(self.user_a).action_test_connection()
         core = self._core_message(mailbox, "not-the-password")
+        action = mailbox.with_user(self.user_a).action_test_connection()
         self.assertIsInstance(core, errors.AuthenticationFailed)
-        self.assertEqual(str(caught.exception), core.user_message)
-        self.assertIn("password", str(caught.exception).lower())
-        self.assertNotIn("Traceback", str(caught.exception))
+        self.assertEqual(action["params"]["type"], "danger")
+        message = action["params"]["message"]
+        self.assertEqual(message, core.user_message)
+        self.assertIn("password", message.lower())
+        self.assertNotIn("Traceback", message)
+        # Rejected: not kept, and the mailbox says why (form and Mailbox Health).
+        self.assertFalse(mailbox.has_password)
+        self.assertEqual(mailbox.sudo()._get_password(), "")
+        self.assertEqual((mailbox.state, mailbox.last_error), ("error", core.user_message))
+        health = self.env["crm.mailbox"].search_read(
+            [("id", "=", mailbox.id)], ["state", "last_error"]
+        )
+        self.assertEqual(health[0]["last_error"], core.user_message)
+        # Trying again without a new password repeats the reason, not a generic message.
+        again = mailbox.with_user(self.user_a).action_test_connection()
+        self.assertEqual(again["params"]["message"], core.user_message)
 
     def test_unreachable_host_in_plain_words(self):
         mailbox, _login, pw = self.make_mailbox(self.user_a, port=_closed_port())
-        with self.assertRaises(UserError) as caught:
-            mailbox.with_user(self.user_a).action_test_connection()
         core = self._core_message(mailbox, pw)
+        action = mailbox.with_user(self.user_a).action_test_connection()
         self.assertIsInstance(core, (errors.HostUnreachable, errors.ConnectionTimedOut))
-        self.assertEqual(str(caught.exception), core.user_message)
+        self.assertEqual(action["params"]["message"], core.user_message)
+        self.assertEqual((mailbox.state, mailbox.last_error), ("error", core.user_message))
+        # Not a rejection: the password stays for when the server is back.
+        self.assertTrue(mailbox.has_password)
 
     def test_password_is_write_only(self):
         mailbox, _login, pw = self.make_mailbox(self.user_a)
@@ -87,12 +101,13 @@ class TestMailboxConnect(MailboxCommon):
     def test_my_mailbox_action_opens_own_mailbox(self):
         Mailbox = self.env["crm.mailbox"].with_user(self.user_a)
         action = Mailbox.action_open_my_mailbox()
-        draft = Mailbox.browse(action["res_id"])
-        self.assertEqual((draft.user_id, draft.state), (self.user_a, "draft"))
-        self.assertEqual(Mailbox.action_open_my_mailbox()["res_id"], draft.id)
-        self.assertNotEqual(
-            self.env["crm.mailbox"].with_user(self.user_b).action_open_my_mailbox()["res_id"],
-            draft.id,
+        # No mailbox yet: a form in create mode, and nothing saved by opening it.
+        self.assertNotIn("res_id", action)
+        self.assertFalse(self.env["crm.mailbox"].sudo().search([("user_id", "=", self.user_a.id)]))
+        mine, _login, _pw = self.make_mailbox(self.user_a)
+        self.assertEqual(Mailbox.action_open_my_mailbox()["res_id"], mine.id)
+        self.assertNotIn(
+            "res_id", self.env["crm.mailbox"].with_user(self.user_b).action_open_my_mailbox()
         )
 
 

@@ -7,7 +7,7 @@ from unittest.mock import patch
 
 import psycopg2
 from odoo.addons.crm_mail_channel.models.crm_mailbox import CrmMailbox
-from odoo.addons.crm_mail_channel.models.mailbox_store import MailboxStore
+from odoo.addons.crm_mail_channel.sync_store import MailboxStore
 from odoo.tests import new_test_user, tagged
 
 from .common import MailboxCommon, make_mail

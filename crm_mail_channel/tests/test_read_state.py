@@ -97,3 +97,30 @@ class TestReadState(MailboxCommon):
         self.assertTrue(email.with_user(self.user_a).is_read)
         self.assertFalse(email.with_user(self.user_b).is_read)
         self.assertEqual(self._flags(login_b, pw_b), {"Shared": False})
+
+    def test_opening_shared_mail_changes_only_the_viewers_copy(self):
+        """Opening an email calls action_mark_read (the conversation view does it): a manager
+        reading a subordinate's shared mail changes nothing of the owner's, here or on the
+        server; the owner opening it marks their own copy read, with \\Seen on the server."""
+        mailbox, login, pw = self.make_mailbox(self.user_a)
+        self.user_a.sudo().write(
+            {"email_sharing_mode": "public", "email_manager_id": self.user_b.id}
+        )
+        self.append(login, pw, "INBOX", [make_mail("joe@acme.example", login, subject="Shared")])
+        mailbox.with_user(self.user_a).action_sync_now()
+        email = self.env["crm.email"].with_user(self.user_b).search([("subject", "=", "Shared")])
+        self.assertEqual(len(email), 1, "the manager reads the shared email")
+        self.assertFalse(email.my_mailbox_info)
+
+        email.action_mark_read()
+        email.invalidate_recordset()
+        self.assertFalse(email.with_user(self.user_a).is_read)
+        presence = email.sudo().presence_ids
+        self.assertEqual((presence.is_seen, presence.seen_pending), (False, False))
+        self.assertEqual(self._flags(login, pw), {"Shared": False})
+
+        email.with_user(self.user_a).action_mark_read()
+        email.invalidate_recordset()
+        self.assertTrue(email.with_user(self.user_a).is_read)
+        self.assertFalse(email.with_user(self.user_b).is_read)
+        self.assertEqual(self._flags(login, pw), {"Shared": True})

@@ -59,11 +59,13 @@ class TestRelinkWizard(DealCommon):
         self.assertEqual(later.lead_id, self.deal_2)
 
     def test_move_to_a_new_deal(self):
-        email = self.make_email(self.joe, subject="New project")
+        email = self.make_email(self.joe, subject="Re: Fwd: New project")
         self.assertTrue(email.needs_deal)
-        wizard = self._wizard(email, action="new")
+        # Mail without a deal: linked to a deal or to a new one, nothing to move or unlink.
+        wizard = self._wizard(email, link_choice="new")
+        self.assertEqual(wizard.action, "new")
         self.assertEqual(wizard.contact_id, self.joe)
-        self.assertEqual(wizard.new_lead_name, "New project")
+        self.assertEqual(wizard.new_lead_name, "New project", "no reply prefix")
         wizard.action_apply()
         self.assertTrue(email.lead_id)
         self.assertEqual(email.lead_id.partner_id, self.joe)
@@ -71,6 +73,45 @@ class TestRelinkWizard(DealCommon):
         self.assertEqual(email.lead_id.user_id, self.user_a)
         self.assertEqual(email.link_reason, "manual")
         self.assertFalse(email.needs_deal)
+
+    def test_choices_follow_the_email_state(self):
+        Wizard = self.env["crm.email.relink.wizard"].with_user(self.user_a)
+        without = self.make_email(self.joe, subject="Question")
+        form = Form(Wizard.with_context(default_email_id=without.id))
+        self.assertTrue(form._get_modifier("action", "invisible"))
+        self.assertFalse(form._get_modifier("link_choice", "invisible"))
+        self.assertEqual(
+            [label for _value, label in Wizard._fields["link_choice"].selection],
+            ["Link to a deal", "Link to a new deal"],
+        )
+        _root, reply = self._thread(self.deal_1)
+        form = Form(Wizard.with_context(default_email_id=reply.id))
+        self.assertFalse(form._get_modifier("action", "invisible"))
+        self.assertTrue(form._get_modifier("link_choice", "invisible"))
+        # Every field shown in the dialog has its own label, in one column.
+        arch = self.env.ref("crm_mail_channel.crm_email_relink_wizard_view_form").arch_db
+        self.assertEqual(arch.count("<group>"), 1)
+
+    def test_move_lists_the_company_open_deals(self):
+        won = self.env["crm.stage"].search([("is_won", "=", True)], limit=1)
+        won_deal = self.env["crm.lead"].create(
+            {
+                "name": "Joe: won last year",
+                "partner_id": self.joe.id,
+                "type": "opportunity",
+                "user_id": self.user_a.id,
+                "stage_id": won.id,
+            }
+        )
+        email = self.make_email(self.ann, lead=self.deal_ann, reason="manual")
+        wizard = self._wizard(email, action="move", lead_id=self.deal_1)
+        # Ann's company's other open deals, Joe's included; not the current one, not won ones.
+        self.assertIn(self.deal_1, wizard.allowed_lead_ids)
+        self.assertIn(self.deal_2, wizard.allowed_lead_ids)
+        self.assertNotIn(self.deal_ann, wizard.allowed_lead_ids)
+        self.assertNotIn(won_deal, wizard.allowed_lead_ids)
+        wizard.action_apply()
+        self.assertEqual(email.lead_id, self.deal_1)
 
     def test_unlink(self):
         _root, reply = self._thread(self.deal_1)
@@ -177,3 +218,44 @@ class TestRelinkWizard(DealCommon):
         self.assertFalse(second.lead_id)
         self.assertEqual(linked.lead_id, self.deal_2)
         self.assertEqual(new_deal.crm_email_count, 2)
+
+    def _pull_wizard(self, deal, **values):
+        action = deal.with_user(self.user_a).action_crm_pull_threads()
+        return (
+            self.env[action["res_model"]]
+            .with_user(self.user_a)
+            .with_context(**action["context"])
+            .create(values)
+        )
+
+    def test_pull_threads_of_the_company_people(self):
+        joes = self.make_email(self.joe, subject="Joe's question")
+        anns = self.make_email(self.ann, subject="Ann's question")
+        company_deal = self.env["crm.lead"].create(
+            {
+                "name": "Acme: framework agreement",
+                "partner_id": self.company.id,
+                "type": "opportunity",
+                "user_id": self.user_a.id,
+            }
+        )
+        wizard = self._pull_wizard(company_deal)
+        self.assertEqual(wizard.email_ids, joes | anns)
+        self.assertFalse(wizard.empty_message)
+        wizard.action_apply()
+        self.assertEqual((joes | anns).lead_id, company_deal)
+        # A deal on one person of the company also finds the others' mail.
+        later = self.make_email(self.ann, subject="Another question")
+        self.assertIn(later, self._pull_wizard(self.deal_1).email_ids)
+
+    def test_pull_threads_says_when_there_is_none(self):
+        wizard = self._pull_wizard(self.deal_1, days=7)
+        self.assertFalse(wizard.email_ids)
+        self.assertEqual(wizard.empty_message, "No conversation without a deal in the last 7 days.")
+        with self.assertRaisesRegex(UserError, "No conversation without a deal in the last 7"):
+            wizard.action_apply()
+        arch = self.env.ref("crm_mail_channel.crm_lead_pull_threads_wizard_view_form").arch_db
+        # The list only removes lines: no "Add a line".
+        self.assertIn("'link': false", arch)
+        self.assertIn("'create': false", arch)
+        self.assertNotIn("Lead", arch)

@@ -4,6 +4,7 @@ real Dovecot Sent folder."""
 import email
 import email.policy
 import time
+import uuid
 from unittest.mock import patch
 
 from odoo.modules import module as odoo_module
@@ -20,8 +21,9 @@ def really_send():
     return patch.object(odoo_module, "current_test", None)
 
 
-@tagged("post_install", "-at_install", "crm_mail_channel")
-class TestSendFromCrm(DealCommon):
+class SendCase(DealCommon):
+    """A loopback SMTP sink as the only outgoing server, and Alice's mailbox."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -86,7 +88,9 @@ class TestSendFromCrm(DealCommon):
     def emails_with(self, message_id):
         return self.env["crm.email"].sudo().search([("message_id", "=", message_id)])
 
-    # ------------------------------------------------------------------ tests
+
+@tagged("post_install", "-at_install", "crm_mail_channel")
+class TestSendFromCrm(SendCase):
     def test_send_from_deal_is_recorded_sent_and_stored_in_sent(self):
         deal = self.deal_1.with_user(self.user_a)
         action = deal.action_crm_send_email()
@@ -247,3 +251,198 @@ class TestSendFromCrm(DealCommon):
             crm_email.presence_ids.filtered(lambda p: p.mailbox_id == self.mailbox).folder_id.role,
             "sent",
         )
+
+
+@tagged("post_install", "-at_install", "crm_mail_channel")
+class TestComposerAsAMailClient(SendCase):
+    """From (the mailbox address, the one that leaves), Cc, Bcc, quoting, recipients."""
+
+    def composer(self, action, user=None):
+        user = user or self.user_a
+        return Form(
+            self.env["mail.compose.message"].with_user(user).with_context(**action["context"])
+        )
+
+    def mailbox_with_address(self, user):
+        """A mailbox whose login is an email address, in the test Dovecot."""
+        address = f"{user.login}.{uuid.uuid4().hex[:8]}@ourco.example"
+        self.dovecot.add_users([(address, "secret")])
+        self.mailbox.sudo().active = False
+        mailbox, _login, _password = self.make_mailbox(user, login=address, password="secret")
+        self._wait_for_login(address, "secret")
+        return mailbox, address
+
+    def test_from_is_the_mailbox_address_and_leaves_as_such(self):
+        _mailbox, address = self.mailbox_with_address(self.user_a)
+        joe = self.joe.with_user(self.user_a)
+        form = self.composer(joe.action_crm_send_email())
+        self.assertEqual(form.email_from, f'"{self.user_a.name}" <{address}>')
+        self.assertFalse(form.subject, "a contact's name is no subject")
+        self.assertFalse(form.crm_sender_notice, "a server without FROM filter takes it")
+        message = self.compose_and_send(joe.action_crm_send_email(), subject="Hello Joe")
+        [received] = self.sink_message(message.message_id)
+        parsed = email.message_from_bytes(received["raw"], policy=email.policy.default)
+        self.assertEqual(parsed["From"].addresses[0].addr_spec, address)
+        self.assertEqual(parsed["Reply-To"].addresses[0].addr_spec, address)
+        self.assertEqual(self.emails_with(message.message_id).email_from, message.email_from)
+        self.assertIn(address, message.email_from)
+        # The exact bytes are in that mailbox's Sent folder.
+        client = self.imap(address, "secret")
+        try:
+            client.select_folder("Sent", readonly=True)
+            uids = client.search("ALL")
+            stored = client.fetch(uids, ["BODY.PEEK[]"])[uids[-1]][b"BODY[]"]
+        finally:
+            client.logout()
+        self.assertEqual(stored.rstrip(b"\r\n"), received["raw"].rstrip(b"\r\n"))
+
+    def test_from_can_be_changed_and_is_warned_about(self):
+        _mailbox, address = self.mailbox_with_address(self.user_a)
+        form = self.composer(self.joe.with_user(self.user_a).action_crm_send_email())
+        self.assertIn(address, form.email_from)
+        form.email_from = "Alice <alice@ourco.example>"
+        form.subject = "From my own email"
+        form.body = "<p>Hi</p>"
+        self.assertEqual(form.email_from, "Alice <alice@ourco.example>")
+        composer = form.save()
+        self.assertEqual(composer.email_from, "Alice <alice@ourco.example>")
+        # A domain not authenticated: the warning says so, and what to do.
+        self.assertIn("ourco.example is not authenticated", composer.crm_domain_warning)
+        self.assertIn("Settings › CRM › Email Authentication", composer.crm_domain_warning)
+
+    def test_without_a_mailbox_address_the_user_email_is_the_from(self):
+        form = self.composer(self.deal_1.with_user(self.user_a).action_crm_send_email())
+        self.assertEqual(form.email_from, self.user_a.email_formatted)
+        self.assertEqual(form.subject, self.deal_1.name)
+
+    def test_composer_says_when_odoo_rewrites_the_from(self):
+        _mailbox, address = self.mailbox_with_address(self.user_a)
+        alias_domain = self.env["mail.alias.domain"].create(
+            {"name": "notify.example", "default_from": "notifications"}
+        )
+        self.env.company.alias_domain_id = alias_domain
+        # The only outgoing server accepts notify.example only.
+        self.smtp_server.from_filter = "notify.example"
+        deal = self.deal_1.with_user(self.user_a)
+        form = self.composer(deal.action_crm_send_email())
+        self.assertIn(address, form.email_from)
+        notice = form.crm_sender_notice
+        self.assertIn("Odoo will send this email as notifications@notify.example", notice)
+        self.assertIn(f"not {address}", notice)
+        self.assertIn("no outgoing mail server is set up for ourco.example", notice)
+        self.assertIn("Settings › Technical › Outgoing Mail Servers", notice)
+        # What the composer said is what leaves.
+        message = self.compose_and_send(deal.action_crm_send_email(), subject="Rewritten")
+        [received] = self.sink_message(message.message_id)
+        parsed = email.message_from_bytes(received["raw"], policy=email.policy.default)
+        self.assertEqual(parsed["From"].addresses[0].addr_spec, "notifications@notify.example")
+        # Answers still reach the sender's own mailbox.
+        self.assertEqual(parsed["Reply-To"].addresses[0].addr_spec, address)
+        # A server for the sender's domain: the From is kept, nothing to say.
+        self.smtp_server.from_filter = "ourco.example"
+        form = self.composer(deal.action_crm_send_email())
+        self.assertFalse(form.crm_sender_notice)
+        # A server without FROM filter: Odoo still prefers its notification address.
+        self.smtp_server.from_filter = False
+        notice = self.composer(deal.action_crm_send_email()).crm_sender_notice
+        self.assertIn("Odoo will send this email as notifications@notify.example", notice)
+        self.assertIn("the outgoing mail server Loopback sink has no FROM filter", notice)
+        self.assertIn("set its FROM filter to ourco.example", notice)
+
+    def test_cc_and_bcc(self):
+        boss = self.env["res.partner"].create(
+            {"name": "Hidden Boss", "email": "hidden.boss@acme.example"}
+        )
+        form = self.composer(self.deal_1.with_user(self.user_a).action_crm_send_email())
+        form.crm_cc_partner_ids.add(self.ann)
+        form.crm_bcc_partner_ids.add(boss)
+        form.body = "<p>Offer attached.</p>"
+        composer = form.save()
+        with really_send():
+            composer.action_send_mail()
+        message = self.env["mail.message"].search(
+            [("model", "=", "crm.lead"), ("res_id", "=", self.deal_1.id)], order="id desc", limit=1
+        )
+        received = self.sink_message(message.message_id)
+        deadline = time.monotonic() + 5
+        while len(received) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            received = [m for m in self.sink.messages if message.message_id.encode() in m["raw"]]
+        # One envelope each: Joe, Ann (Cc) and the hidden copy.
+        self.assertCountEqual(
+            [{r.lower() for r in m["rcpt_tos"]} for m in received],
+            [{"joe@acme.example"}, {"ann@acme.example"}, {"hidden.boss@acme.example"}],
+        )
+        for m in received:
+            parsed = email.message_from_bytes(m["raw"], policy=email.policy.default)
+            # Everyone sees the same To and Cc, as in any mail client.
+            self.assertEqual(
+                [a.addr_spec.lower() for a in parsed["To"].addresses], ["joe@acme.example"]
+            )
+            self.assertEqual(
+                [a.addr_spec.lower() for a in parsed["Cc"].addresses], ["ann@acme.example"]
+            )
+            self.assertIsNone(parsed["Bcc"])
+        # Nobody's headers name the Bcc recipient, nor does the email kept in CRM.
+        for m in received:
+            self.assertNotIn(b"hidden.boss", m["raw"].lower())
+        crm_email = self.emails_with(message.message_id)
+        self.assertIn("ann@acme.example", crm_email.email_cc)
+        self.assertNotIn(boss, crm_email.partner_ids)
+        for value in (crm_email.email_to, crm_email.email_cc, crm_email.email_from):
+            self.assertNotIn("hidden.boss", value or "")
+        self.assertNotIn(boss, message.sudo().partner_ids)
+
+    def test_reply_quotes_the_email_as_the_user_reads_it(self):
+        original = self.make_email(
+            self.joe, lead=self.deal_2, reason="manual", subject="Question", mailbox=self.mailbox
+        )
+        action = original.with_user(self.user_a).action_reply()
+        form = self.composer(action)
+        body = str(form.body)
+        self.assertIn("wrote:", body)
+        self.assertIn("Joe@Acme.example", body)
+        self.assertIn('<blockquote data-o-mail-quote="1"', body)
+        self.assertIn("<p>Body</p>", body)
+        # Content the user may not read is never quoted.
+        with patch.object(type(self.env["crm.email"]), "_readable_content", lambda self, level: {}):
+            action = original.with_user(self.user_a).action_reply()
+        self.assertNotIn("blockquote", str(action["context"]["default_body"]))
+
+    def test_company_without_address_proposes_its_contacts(self):
+        company = self.env["res.partner"].create({"name": "NoMail Ltd", "is_company": True})
+        people = self.env["res.partner"].create(
+            [
+                {"name": "Pat", "email": "pat@nomail.example", "parent_id": company.id},
+                {"name": "Sam", "email": "sam@nomail.example", "parent_id": company.id},
+                {"name": "Lou (no address)", "parent_id": company.id},
+            ]
+        )
+        deal = self.env["crm.lead"].create(
+            {
+                "name": "NoMail: pilot",
+                "partner_id": company.id,
+                "type": "opportunity",
+                "user_id": self.user_a.id,
+            }
+        )
+        action = deal.with_user(self.user_a).action_crm_send_email()
+        self.assertEqual(set(action["context"]["default_partner_ids"]), set(people[:2].ids))
+        form = self.composer(action)
+        self.assertIn(
+            "NoMail Ltd has no email address: its contacts are in To", form.crm_recipient_notice
+        )
+        # Many contacts: none is chosen for the user, the composer names them.
+        self.env["res.partner"].create(
+            [
+                {"name": f"Person {i}", "email": f"p{i}@nomail.example", "parent_id": company.id}
+                for i in range(3)
+            ]
+        )
+        action = company.with_user(self.user_a).action_crm_send_email()
+        self.assertEqual(action["context"]["default_partner_ids"], [])
+        form = self.composer(action)
+        self.assertIn(
+            "NoMail Ltd has no email address. Its contacts with one:", form.crm_recipient_notice
+        )
+        self.assertIn("pat@nomail.example", form.crm_recipient_notice)

@@ -1,3 +1,5 @@
+import re
+
 from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError, MissingError, UserError
 
@@ -6,7 +8,16 @@ ACTIONS = [
     ("new", "Move to a new deal"),
     ("unlink", "Unlink from its deal"),
 ]
+# For an email without a deal, "move" links it to a deal, "new" to a new deal.
+LINK_CHOICES = [("move", "Link to a deal"), ("new", "Link to a new deal")]
 SCOPES = [("email", "This email only"), ("thread", "The whole conversation")]
+# "Re:", "Fwd:", "AW:", "TR: " ... as mail clients put them before a subject, repeated or not.
+REPLY_PREFIXES = re.compile(r"^\s*(?:(?:re|fwd?|aw|wg|tr|sv|vs|rv)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
+
+
+def strip_reply_prefixes(subject):
+    """``subject`` without the reply and forward prefixes mail clients put before it."""
+    return REPLY_PREFIXES.sub("", subject or "").strip()
 
 
 def check_readable(records, message):
@@ -92,20 +103,30 @@ class CrmEmailRelinkWizard(models.TransientModel):
         related="email_id.link_reason", string="Linked because", related_sudo=False
     )
     # What moves
-    scope = fields.Selection(SCOPES, required=True, default="email")
+    scope = fields.Selection(SCOPES, "Which emails", required=True, default="email")
     thread_count = fields.Integer(
         "Emails in the conversation", compute="_compute_thread_count", compute_sudo=False
     )
     # Where it goes
-    action = fields.Selection(ACTIONS, required=True, default="move")
+    action = fields.Selection(ACTIONS, "What to do", required=True, default="move")
+    link_choice = fields.Selection(
+        LINK_CHOICES,
+        "How to link it",
+        compute="_compute_link_choice",
+        inverse="_inverse_link_choice",
+        help="For an email without a deal.",
+    )
     allowed_lead_ids = fields.Many2many(
-        "crm.lead", compute="_compute_allowed_lead_ids", compute_sudo=False
+        "crm.lead",
+        string="Deals to choose from",
+        compute="_compute_allowed_lead_ids",
+        compute_sudo=False,
     )
     lead_id = fields.Many2one(
         "crm.lead",
         "Deal",
         domain="[('id', 'in', allowed_lead_ids)]",
-        help="Deals of the same contact or company.",
+        help="Open deals of the email's contact or of its company.",
     )
     contact_id = fields.Many2one(
         "res.partner",
@@ -116,7 +137,7 @@ class CrmEmailRelinkWizard(models.TransientModel):
         readonly=False,
     )
     new_lead_name = fields.Char(
-        "New deal",
+        "Name of the new deal",
         compute="_compute_new_lead_name",
         compute_sudo=False,
         store=True,
@@ -154,7 +175,18 @@ class CrmEmailRelinkWizard(models.TransientModel):
     def _compute_new_lead_name(self):
         for wizard in self:
             email = wizard._crm_readable_email()
-            wizard.new_lead_name = email.subject or self.env._("New deal")
+            wizard.new_lead_name = strip_reply_prefixes(email.subject) or self.env._("New deal")
+
+    @api.depends("action")
+    def _compute_link_choice(self):
+        for wizard in self:
+            wizard.link_choice = "new" if wizard.action == "new" else "move"
+
+    def _inverse_link_choice(self):
+        # Only an email without a deal is linked through this choice.
+        for wizard in self:
+            if wizard.link_choice and not wizard.current_lead_id:
+                wizard.action = wizard.link_choice
 
     @api.depends_context("uid")
     @api.depends("email_id")
@@ -162,9 +194,14 @@ class CrmEmailRelinkWizard(models.TransientModel):
         Lead = self.env["crm.lead"]
         for wizard in self:
             companies = wizard._crm_companies()
+            # The other open deals of the contact's company, searched as the user.
             wizard.allowed_lead_ids = (
                 Lead.search(
-                    [("partner_id", "child_of", companies.ids)],
+                    [
+                        ("partner_id", "child_of", companies.ids),
+                        ("id", "!=", wizard.current_lead_id.id),
+                        ("stage_id.is_won", "=", False),
+                    ],
                     limit=200,
                 )
                 if companies
@@ -212,6 +249,10 @@ class CrmEmailRelinkWizard(models.TransientModel):
         contacts = email.sudo().partner_ids.filtered(
             lambda p: not p.user_ids.filtered(lambda u: not u.share)
         )
+        # The company of the deal it is on (readable by the user) counts too.
+        lead = email.lead_id
+        if lead and lead.has_access("read"):
+            contacts |= lead.partner_id
         return contacts.commercial_partner_id
 
     def _crm_target_emails(self):
@@ -233,7 +274,9 @@ class CrmEmailRelinkWizard(models.TransientModel):
             check_readable(contact, self.env._("You cannot open this contact."))
             target = self.env["crm.lead"].create(
                 {
-                    "name": self.new_lead_name or email.subject or self.env._("New deal"),
+                    "name": self.new_lead_name
+                    or strip_reply_prefixes(email.subject)
+                    or self.env._("New deal"),
                     "partner_id": contact.id,
                     "type": "opportunity",
                     "user_id": self.env.uid,

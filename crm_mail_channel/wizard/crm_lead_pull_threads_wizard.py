@@ -10,7 +10,8 @@ MAX_THREADS = 50
 
 
 class CrmLeadPullThreadsWizard(models.TransientModel):
-    """Link a contact's recent conversations that have no deal to a deal, in one step.
+    """Link recent conversations without a deal to a deal, in one step: those of the deal's
+    contact and of everyone at the contact's company.
 
     The list is searched as the current user (Odoo computes stored fields as superuser by
     default), and create/write refuse a deal or an email the user cannot read.
@@ -20,8 +21,8 @@ class CrmLeadPullThreadsWizard(models.TransientModel):
     _description = "Pull Recent Conversations into a Deal"
 
     # The deal, and how far back to look
-    lead_id = fields.Many2one("crm.lead", required=True, ondelete="cascade")
-    days = fields.Integer("From the last (days)", default=RECENT_DAYS, required=True)
+    lead_id = fields.Many2one("crm.lead", "Deal", required=True, ondelete="cascade")
+    days = fields.Integer("Look back (days)", default=RECENT_DAYS, required=True)
     # The conversations to link
     email_ids = fields.Many2many(
         "crm.email",
@@ -30,14 +31,23 @@ class CrmLeadPullThreadsWizard(models.TransientModel):
         compute_sudo=False,
         store=True,
         readonly=False,
-        help="The latest email of each conversation of the contact without a deal. "
-        "Remove the ones that do not belong to this deal.",
+        help="The latest email of each conversation without a deal, of the deal's contact "
+        "and of the people of its company. Remove the ones that do not belong to this deal.",
     )
+    empty_message = fields.Char("When none is found", compute="_compute_empty_message")
 
     @api.depends("lead_id", "days")
     def _compute_email_ids(self):
         for wizard in self:
             wizard.email_ids = wizard._crm_candidate_emails()
+
+    @api.depends("email_ids", "days")
+    def _compute_empty_message(self):
+        for wizard in self:
+            wizard.empty_message = False if wizard.email_ids else wizard._crm_empty_message()
+
+    def _crm_empty_message(self):
+        return self.env._("No conversation without a deal in the last %s days.", max(self.days, 1))
 
     def _crm_candidate_emails(self):
         self.ensure_one()
@@ -45,13 +55,14 @@ class CrmLeadPullThreadsWizard(models.TransientModel):
         lead = self.lead_id
         if not lead or not lead.has_access("read"):
             return Email
-        partner = lead.partner_id
-        if not partner:
+        # The deal's company and everyone in it (or the person, without a company).
+        company = lead.partner_id.commercial_partner_id
+        if not company:
             return Email
         since = fields.Datetime.now() - timedelta(days=max(self.days, 1))
         emails = Email.search(
             [
-                ("partner_ids", "in", partner.ids),
+                ("partner_ids", "child_of", company.id),
                 ("lead_id", "=", False),
                 ("date", ">=", since),
             ],
@@ -120,7 +131,7 @@ class CrmLeadPullThreadsWizard(models.TransientModel):
         check_readable(lead, self.env._("You cannot open this deal."))
         check_writable(lead)
         if not self.email_ids:
-            raise UserError(self.env._("There is no conversation to link."))
+            raise UserError(self._crm_empty_message())
         self._crm_check_emails()
         keys = [key for key in self.email_ids.mapped("thread_key") if key]
         emails = self.email_ids

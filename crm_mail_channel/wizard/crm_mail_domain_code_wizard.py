@@ -14,10 +14,10 @@ class CrmMailDomainCodeWizard(models.TransientModel):
 
     # The domain, and what the user types
     domain_id = fields.Many2one("crm.mail.domain", required=True, ondelete="cascade")
-    verification_email = fields.Char(related="domain_id.verification_email")
-    code = fields.Char()
+    verification_email = fields.Char("Address to verify", related="domain_id.verification_email")
+    code = fields.Char("Verification code")
     # Why the last code was refused, or that a new one was sent
-    error_message = fields.Char(readonly=True)
+    error_message = fields.Char("Problem", readonly=True)
 
     def action_confirm(self):
         self.ensure_one()

@@ -14,7 +14,8 @@ import { standardFieldProps } from "@web/views/fields/standard_field_props";
  *
  * Opening an email marks it read in the viewer's own mailbox only, through the same server
  * method as "Mark as read" (which pushes \Seen to the mail server). Mail the viewer does not
- * hold in a mailbox of their own (a manager or colleague reading shared mail) is left alone.
+ * hold in a mailbox of their own (a manager or colleague reading shared mail) is never
+ * "unread" for them (is_unread), so nothing is called and nothing of its owner changes.
  */
 export class CrmEmailThreadField extends Component {
     static template = "crm_mail_channel.EmailThreadField";
@@ -63,12 +64,8 @@ export class CrmEmailThreadField extends Component {
         return message.resId === this.latestId || message.resId === this.props.record.resId;
     }
 
-    isMine(message) {
-        return Boolean(message.data.my_mailbox_info);
-    }
-
     isUnread(message) {
-        return this.isMine(message) && !message.data.is_read && !this.state.read[message.resId];
+        return message.data.is_unread && !this.state.read[message.resId];
     }
 
     formatDate(message) {
@@ -114,7 +111,7 @@ export class CrmEmailThreadField extends Component {
 
     async markOpened(resId) {
         const record = this.props.record;
-        if (!resId || record.data.is_read || !record.data.my_mailbox_info) {
+        if (!resId || !record.data.is_unread) {
             return;
         }
         if (await this.markRead(resId)) {

@@ -26,6 +26,14 @@ registry.category("web_tour.tours").add("crm_mail_channel_deal_tour", {
                 run: "click",
             },
             {
+                content: "The deal's own list does not repeat the deal on every row",
+                trigger: ".o_list_view:not(:has(th[data-name=lead_id])) .o_data_row",
+            },
+            {
+                content: "The deal mark says what it does",
+                trigger: `.o_data_row:contains(${tour.subject}) button.o_crm_email_deal_mark:contains(Change deal)`,
+            },
+            {
                 content: "The misfiled email is listed, with its deal mark",
                 trigger: `.o_data_row:contains(${tour.subject}) button.o_crm_email_deal_mark`,
                 run: "click",

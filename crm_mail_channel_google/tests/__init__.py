@@ -1,0 +1,1 @@
+from . import test_google_sign_in

@@ -1,0 +1,187 @@
+import time
+
+from odoo import api, fields, models
+from odoo.addons.crm_mail_channel.models.crm_mailbox_auth import OAuthConsentRevoked
+from odoo.exceptions import AccessError, UserError
+from werkzeug.urls import url_encode, url_join
+
+TOKEN_FIELDS = (
+    "microsoft_outlook_refresh_token",
+    "microsoft_outlook_access_token",
+    "microsoft_outlook_access_token_expiration",
+)
+# An access token this close to its end is refreshed before use (seconds).
+EXPIRY_MARGIN = 60
+
+
+class CrmMailbox(models.Model):
+    """Microsoft sign-in for a user's own mailbox, with Odoo's microsoft.outlook.mixin.
+
+    Unlike Odoo's mail servers, the owner signs in (not only administrators), the consent
+    state is bound to the mailbox and the user (_get_outlook_csrf_token), and the tokens are
+    readable and writable by no user at all, administrators included: only the connection
+    code reads them, in superuser mode.
+    """
+
+    _name = "crm.mailbox"
+    _inherit = ["crm.mailbox", "microsoft.outlook.mixin"]
+
+    # One consent covers reading (IMAP) and sending (SMTP) with this account.
+    _OUTLOOK_SCOPE = (
+        "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send"
+    )
+
+    # Tokens: no user reads or writes them (see also write())
+    microsoft_outlook_refresh_token = fields.Char(groups=fields.NO_ACCESS)
+    microsoft_outlook_access_token = fields.Char(groups=fields.NO_ACCESS)
+    microsoft_outlook_access_token_expiration = fields.Integer(groups=fields.NO_ACCESS)
+    # The consent page: the owner reads it (empty for anyone else)
+    microsoft_outlook_uri = fields.Char(groups="base.group_user")
+
+    # ------------------------------------------------------------------ computes
+    @api.depends_context("uid")
+    @api.depends("is_microsoft_outlook_configured", "login", "user_id", "auth_type")
+    def _compute_outlook_uri(self):
+        mine = self.filtered(
+            lambda m: m.id and m.user_id == self.env.user and m.auth_type == "microsoft"
+        )
+        (self - mine).microsoft_outlook_uri = False
+        result = super(CrmMailbox, mine)._compute_outlook_uri()
+        for mailbox in mine.filtered("microsoft_outlook_uri"):
+            if mailbox.login:
+                hint = url_encode({"login_hint": mailbox.login.strip()})
+                mailbox.microsoft_outlook_uri = f"{mailbox.microsoft_outlook_uri}&{hint}"
+        return result
+
+    def _compute_preset_note(self):
+        result = super()._compute_preset_note()
+        microsoft = self.filtered(lambda m: m.preset == "microsoft")
+        if not microsoft:
+            return result
+        if self._crm_microsoft_configured():
+            microsoft.preset_note = self.env._(
+                "Microsoft 365 and Outlook.com sign in with Microsoft (OAuth): type your email "
+                "address as the login, then press Connect with Microsoft. No password is needed."
+            )
+        else:
+            microsoft.preset_note = self.env._(
+                "Microsoft 365 and Outlook.com need a Microsoft sign-in (OAuth), which is not "
+                "set up in this database yet. Ask your administrator to enter the app's client "
+                "ID and secret in Settings > General Settings > Outlook."
+            )
+        return result
+
+    @api.model
+    def _crm_microsoft_configured(self):
+        Config = self.env["ir.config_parameter"].sudo()  # sudo: whether the app is set up
+        return bool(
+            Config.get_param("microsoft_outlook_client_id")
+            and Config.get_param("microsoft_outlook_client_secret")
+        )
+
+    # ------------------------------------------------------------------ CRUD
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.su and any(set(TOKEN_FIELDS) & set(vals) for vals in vals_list):
+            raise AccessError(self.env._("Sign-in tokens are set by the sign-in only."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su and set(TOKEN_FIELDS) & set(vals):
+            raise AccessError(self.env._("Sign-in tokens are set by the sign-in only."))
+        return super().write(vals)
+
+    # ------------------------------------------------------------------ hooks
+    def _get_outlook_csrf_token(self):
+        return self._crm_oauth_state_token()
+
+    def _crm_oauth_setup_problem(self):
+        problem = super()._crm_oauth_setup_problem()
+        if problem or self._crm_oauth_provider() != "microsoft":
+            return problem
+        if not self.is_microsoft_outlook_configured:
+            return self.env._(
+                "The Microsoft sign-in is not set up in this database yet: an administrator "
+                "enters the app's client ID and secret in Settings > General Settings > "
+                "Outlook."
+            )
+        return False
+
+    def _crm_oauth_consent_url(self):
+        if self.auth_type != "microsoft":
+            return super()._crm_oauth_consent_url()
+        self.invalidate_recordset(["microsoft_outlook_uri"])
+        return self.microsoft_outlook_uri
+
+    def _crm_oauth_has_tokens(self):
+        if self.auth_type != "microsoft":
+            return super()._crm_oauth_has_tokens()
+        return bool(self.microsoft_outlook_refresh_token)
+
+    def _crm_oauth_clear_tokens(self):
+        self.write(dict.fromkeys(TOKEN_FIELDS, False))
+        return super()._crm_oauth_clear_tokens()
+
+    def _crm_oauth_exchange_code(self, code):
+        if self.auth_type != "microsoft":
+            return super()._crm_oauth_exchange_code(code)
+        # sudo: the callback checked the owner and the state bound to them (finish_sign_in).
+        mailbox = self.sudo()
+        refresh, access, expiration = mailbox._fetch_outlook_refresh_token(code)
+        mailbox.write(
+            {
+                "microsoft_outlook_refresh_token": refresh,
+                "microsoft_outlook_access_token": access,
+                "microsoft_outlook_access_token_expiration": expiration,
+                "state": "connected",
+                "last_error": False,
+            }
+        )
+        return True
+
+    def _crm_oauth_access_token(self):
+        if self.auth_type != "microsoft":
+            return super()._crm_oauth_access_token()
+        self.ensure_one()
+        # sudo: the connection code of this mailbox asks; the token goes to its server only.
+        mailbox = self.sudo()
+        now = int(time.time())
+        if (
+            mailbox.microsoft_outlook_access_token
+            and (mailbox.microsoft_outlook_access_token_expiration or 0) > now + EXPIRY_MARGIN
+        ):
+            return mailbox.microsoft_outlook_access_token
+        refresh = mailbox.microsoft_outlook_refresh_token
+        if not refresh:
+            raise UserError(self.env._("Press Connect with Microsoft to sign in first."))
+        try:
+            answer = mailbox._fetch_outlook_token("refresh_token", refresh_token=refresh)
+        except UserError as exc:
+            if isinstance(exc, OAuthConsentRevoked):
+                mailbox._crm_oauth_clear_tokens()
+            raise
+        vals = {
+            "microsoft_outlook_access_token": answer["access_token"],
+            "microsoft_outlook_access_token_expiration": now + int(answer.get("expires_in", 3600)),
+        }
+        if answer.get("refresh_token"):
+            # Microsoft rotates refresh tokens: the new one replaces the old at once.
+            vals["microsoft_outlook_refresh_token"] = answer["refresh_token"]
+        mailbox.write(vals)
+        return answer["access_token"]
+
+    def _fetch_outlook_token(self, grant_type, **values):
+        """Odoo's request, with the provider's error code kept (invalid_grant → reconnect)."""
+        Config = self.env["ir.config_parameter"].sudo()  # sudo: the app's client ID and secret
+        return self._crm_oauth_post(
+            url_join(self._get_microsoft_endpoint(), "token"),
+            {
+                "client_id": Config.get_param("microsoft_outlook_client_id"),
+                "client_secret": Config.get_param("microsoft_outlook_client_secret"),
+                "scope": f"offline_access {self._OUTLOOK_SCOPE}",
+                "redirect_uri": url_join(self.get_base_url(), "/microsoft_outlook/confirm"),
+                "grant_type": grant_type,
+                **values,
+            },
+            "Microsoft",
+        )
