@@ -34,6 +34,7 @@ class CrmLead(models.Model):
             "views": [(False, "list"), (False, "form")],
             "domain": [("lead_id", "=", self.id)],
             "context": {"create": False, "crm_email_of_deal": True},
+            "help": self.env["crm.email"]._crm_empty_help("deal"),
         }
 
     def action_crm_send_email(self):

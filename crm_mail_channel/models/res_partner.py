@@ -57,6 +57,7 @@ class ResPartner(models.Model):
             "views": [(False, "list"), (False, "form")],
             "domain": self._crm_email_domain(),
             "context": {"create": False},
+            "help": self.env["crm.email"]._crm_empty_help("partner"),
         }
 
     @api.model_create_multi
@@ -104,6 +105,13 @@ class ResPartner(models.Model):
         return self._crm_composer_action_for(self, self)
 
     @api.model
+    def _crm_composer_action(self, partners=None, subject=None, extra_context=None):
+        """Odoo's composer on this contact (used by Reply on mail without a deal)."""
+        self.ensure_one()
+        return self._crm_composer_action_for(
+            self, partners, subject=subject, extra_context=extra_context
+        )
+
     def _crm_composer_action_for(self, record, partners, subject=None, extra_context=None):
         """``mail.compose.message`` in comment mode on ``record``, to ``partners``.
 

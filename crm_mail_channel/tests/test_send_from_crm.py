@@ -393,6 +393,13 @@ class TestComposerAsAMailClient(SendCase):
             self.assertNotIn("hidden.boss", value or "")
         self.assertNotIn(boss, message.sudo().partner_ids)
 
+    def test_reply_to_mail_without_a_deal_opens_on_the_contact(self):
+        original = self.make_email(self.joe, link=False, subject="Hello", mailbox=self.mailbox)
+        self.assertFalse(original.lead_id)
+        action = original.with_user(self.user_a).action_reply()
+        self.assertEqual(action["context"]["default_model"], "res.partner")
+        self.assertEqual(action["context"]["default_res_ids"], [self.joe.id])
+
     def test_reply_quotes_the_email_as_the_user_reads_it(self):
         original = self.make_email(
             self.joe, lead=self.deal_2, reason="manual", subject="Question", mailbox=self.mailbox
