@@ -125,7 +125,7 @@ def main():
             ("email-list", "/odoo/action-crm_mail_channel.crm_email_action", ".o_list_view", None),
             (
                 "my-mailbox",
-                "/odoo/action-crm_mail_channel.crm_mailbox_action_my",
+                "/odoo/my-mailbox",
                 ".o_form_view",
                 None,
             ),
