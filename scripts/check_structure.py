@@ -23,7 +23,7 @@ import tokenize
 from pathlib import Path
 
 MAX_LINES = 400
-SIZE_FOLDERS = ("models", "wizard", "wizards")
+SIZE_FOLDERS = ("models", "wizard", "wizards", "sync_store")
 SUDO_REASON = re.compile(r"#\s*sudo:\s*\S")
 SUDO_MARK = re.compile(r"#\s*sudo:")
 

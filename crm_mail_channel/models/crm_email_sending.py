@@ -107,7 +107,7 @@ class CrmEmail(models.Model):
         Each posted message gets its own row, even when the poster chose a Message-ID that
         already exists: a Message-ID alone never gives access to another email. The row's
         fingerprint is a placeholder until the sender's own mailbox brings the copy that left
-        (see mailbox_store), which then becomes the same email.
+        (see sync_store/emails.py), which then becomes the same email.
         """
         if not self._crm_is_sent_as_email(message):
             return self.browse()
