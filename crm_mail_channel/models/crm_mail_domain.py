@@ -65,6 +65,23 @@ class CrmMailDomain(models.Model):
     ]
 
     # ------------------------------------------------------------------------------------------
+    # onchange
+    # ------------------------------------------------------------------------------------------
+
+    @api.onchange("verification_email")
+    def _onchange_verification_email_title(self):
+        """Show the domain as the title while a new domain's address is typed.
+
+        Display only: ``name`` is readonly, so the form does not send it; ``create`` derives it
+        from the address again.
+        """
+        for domain in self.filtered(lambda d: not d._origin.id):
+            try:
+                domain.name = self._domain_from_email(domain.verification_email)
+            except UserError:
+                domain.name = False
+
+    # ------------------------------------------------------------------------------------------
     # CRUD
     # ------------------------------------------------------------------------------------------
 

@@ -26,3 +26,5 @@ from . import test_mailbox_setup  # the My Mailbox form and preferences
 from . import test_email_thread, test_email_tour  # conversation, lists, empty states
 from . import test_sync_store_contract  # the sync store implements the driver's protocols
 from . import test_view_labels  # every field shown has a label
+from . import test_domain_tour  # adding and verifying an email domain in Chromium
+from . import test_first_hour_tour  # a new sales user, login to a sent threaded reply
