@@ -1,3 +1,4 @@
+# odoo shell runs as the superuser: every read below already sees every record.
 # ruff: noqa: F821  (``env`` is given by odoo shell)
 # Run by `odoo shell` with THIS checkout's code after `-u crm_mail_channel`.
 import json
@@ -7,8 +8,8 @@ with open(os.environ["CMC_UPGRADE_PLAN"]) as plan_file:
     plan = json.load(plan_file)
 with open(plan["result"]) as before_file:
     before = json.load(before_file)
-Email = env["crm.email"].sudo()
-Presence = env["crm.email.presence"].sudo()
+Email = env["crm.email"]
+Presence = env["crm.email.presence"]
 problems = []
 if Email.search_count([]) != before["emails"]:
     problems.append(f"emails {before['emails']} -> {Email.search_count([])}")
@@ -40,10 +41,10 @@ if colleague and not colleague.is_colleague_mail:
     # mail, and no company domain is set here, so it stays as it was.
     pass
 # First syncs after the update: incremental, then a full re-read of every folder.
-for mailbox in env["crm.mailbox"].sudo().search([]):
+for mailbox in env["crm.mailbox"].search([]):
     mailbox.with_user(mailbox.user_id).action_sync_now()
 counts_after_sync = Email.search_count([])
-for mailbox in env["crm.mailbox"].sudo().search([]):
+for mailbox in env["crm.mailbox"].search([]):
     mailbox.folder_ids.write({"last_uid": 0, "highest_modseq": 0})
     mailbox.with_user(mailbox.user_id).action_sync_now()
 if Email.search_count([]) != before["emails"] or counts_after_sync != before["emails"]:
@@ -52,7 +53,7 @@ if Email.search_count([]) != before["emails"] or counts_after_sync != before["em
     )
 if Presence.search_count([]) != before["presences"]:
     problems.append(f"presences after re-read {Presence.search_count([])}")
-for mailbox in env["crm.mailbox"].sudo().search([]):
+for mailbox in env["crm.mailbox"].search([]):
     if mailbox.state != "connected":
         problems.append(f"mailbox {mailbox.login} is {mailbox.state}: {mailbox.last_error}")
 claimed = Email.search([("fingerprint", "!=", "legacy")])

@@ -2,11 +2,14 @@
 
 import contextlib
 import logging
+import time
 import uuid
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from unittest.mock import patch
 
+from odoo.modules import module as odoo_module
 from odoo.tests import new_test_user
 from odoo.tests.common import TransactionCase
 
@@ -117,3 +120,27 @@ def no_browser_warnings(case):
     console warnings under the test module's logger and lets the tour pass."""
     with case.assertNoLogs(logging.getLogger(type(case).__module__), "WARNING"):
         yield
+
+
+def really_send():
+    """Odoo skips SMTP in test mode (ir.mail_server.connect/send_email check
+    ``modules.module.current_test``); lift that guard so mail reaches the loopback sink."""
+    return patch.object(odoo_module, "current_test", None)
+
+
+def send_queued_mail(env, sink, message_id, timeout=5.0):
+    """Send the mail queued for ``message_id`` as Odoo's mail cron does; what the sink got of it.
+
+    A browser request queues its mail for after its commit, which test cursors never do.
+    """
+    queued = env["mail.mail"].sudo().search([("mail_message_id.message_id", "=", message_id)])
+    if queued:
+        with really_send():
+            queued.send()
+    needle = message_id.encode()
+    deadline = time.monotonic() + timeout
+    received = []
+    while time.monotonic() < deadline and not received:
+        received = [m for m in sink.messages if needle in m["raw"]]
+        time.sleep(0.05)
+    return queued, received

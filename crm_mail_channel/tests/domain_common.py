@@ -1,15 +1,12 @@
 """Shared set-up for the email domain authentication tests: real Knot DNS, real SMTP sink."""
 
-import contextlib
 import email
 import email.policy
 import re
 import time
 import uuid
 from datetime import timedelta
-from unittest.mock import patch
 
-import odoo
 from odoo import fields
 from odoo.tests import TransactionCase, new_test_user
 
@@ -17,6 +14,8 @@ from crm_mail_channel_core import dkim_sign, dns_check
 from crm_mail_channel_core import verification_code as vcode
 from crm_mail_channel_testing.knot import ensure_knot
 from crm_mail_channel_testing.smtp_sink import ensure_smtp_sink
+
+from .common import really_send
 
 SPF_INCLUDE = "include:_spf.h6mailer.example.test"
 CODE_RE = re.compile(r"letter-spacing:\s*4px[^>]*>\s*([A-Z0-9]{6,})\s*<")
@@ -69,11 +68,9 @@ class MailDomainCase(TransactionCase):
     def unique_domain(self):
         return f"h6{uuid.uuid4().hex[:10]}.example.test"
 
-    @contextlib.contextmanager
     def really_send(self):
         """Let ir.mail_server connect and send as in production (test mode skips both)."""
-        with patch.object(odoo.modules.module, "current_test", False):
-            yield
+        return really_send()
 
     def sink_messages_to(self, address, count=1, timeout=10.0):
         """Messages at the sink whose envelope recipients include ``address``."""

@@ -1,15 +1,13 @@
 """Browser tour in Chromium: open a deal, see its emails, relink one, send one."""
 
 import json
-import time
 
 from odoo.tests import HttpCase, tagged
 
 from crm_mail_channel_testing.smtp_sink import ensure_smtp_sink
 
-from .common import no_browser_warnings
+from .common import no_browser_warnings, really_send, send_queued_mail
 from .deal_common import DealCommon
-from .test_send_from_crm import really_send
 
 
 @tagged("post_install", "-at_install", "crm_mail_channel")
@@ -55,19 +53,6 @@ class TestDealTour(HttpCase, DealCommon):
         self.assertEqual(len(sent), 1)
         self.assertEqual(sent.partner_ids, self.joe)
         self.assertIn(body, sent.body_html)
-        # The browser's request queued the mail for after its commit (test cursors never
-        # commit): send the queue as Odoo's mail cron does.
-        queued = (
-            self.env["mail.mail"]
-            .sudo()
-            .search([("mail_message_id.message_id", "=", sent.message_id)])
-        )
+        queued, received = send_queued_mail(self.env, sink, sent.message_id)
         self.assertTrue(queued)
-        with really_send():
-            queued.send()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any(
-            sent.message_id.encode() in m["raw"] for m in sink.messages
-        ):
-            time.sleep(0.05)
-        self.assertTrue(any(sent.message_id.encode() in m["raw"] for m in sink.messages))
+        self.assertTrue(received)

@@ -5,15 +5,13 @@ oneself). Tours fail on browser console errors (Odoo's runner) and warnings (che
 import email
 import email.policy
 import json
-import time
 import uuid
 
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from .common import ensure_dovecot, make_mail, no_browser_warnings
+from .common import ensure_dovecot, make_mail, no_browser_warnings, really_send, send_queued_mail
 from .deal_common import DealCommon
 from .domain_common import ensure_smtp_sink
-from .test_send_from_crm import really_send
 
 SALES = "sales_team.group_sale_salesman,base.group_user"
 
@@ -113,26 +111,12 @@ class TestFirstHourTour(HttpCase):
         self.assertTrue(reply.sent_from_crm)
         self.assertIn(self.address, reply.email_from)
         self.assertIn(self.contact, reply.partner_ids)
-        # The browser's request queued the mail for after its commit (test cursors never
-        # commit): send the queue as Odoo's mail cron does.
-        queued = (
-            self.env["mail.mail"]
-            .sudo()
-            .search([("mail_message_id.message_id", "=", reply.message_id)])
-        )
+        queued, received = send_queued_mail(self.env, self.sink, reply.message_id)
         self.assertTrue(queued)
-        with really_send():
-            queued.send()
-        needle = reply.message_id.encode()
-        deadline = time.monotonic() + 5
-        received = []
-        while time.monotonic() < deadline and not received:
-            received = [m for m in self.sink.messages if needle in m["raw"]]
-            time.sleep(0.05)
         self.assertEqual(len(received), 1, "the SMTP sink received the reply")
         parsed = email.message_from_bytes(received[0]["raw"], policy=email.policy.default)
         self.assertEqual(parsed["From"].addresses[0].addr_spec, self.address)
         self.assertIn("carla@customer.example", received[0]["rcpt_tos"])
         # The same reply is in the Sent folder of the Dovecot account.
-        stored = [raw for raw in self.sent_folder() if needle in raw]
+        stored = [raw for raw in self.sent_folder() if reply.message_id.encode() in raw]
         self.assertEqual(len(stored), 1, "the reply is in the Sent folder")

@@ -7,18 +7,12 @@ import time
 import uuid
 from unittest.mock import patch
 
-from odoo.modules import module as odoo_module
 from odoo.tests import Form, tagged
 
 from crm_mail_channel_testing.smtp_sink import ensure_smtp_sink
 
+from .common import really_send
 from .deal_common import DealCommon, make_mail, new_msgid, with_headers
-
-
-def really_send():
-    """Odoo skips SMTP in test mode (ir.mail_server.connect/send_email check
-    ``modules.module.current_test``); lift that guard so mail reaches the loopback sink."""
-    return patch.object(odoo_module, "current_test", None)
 
 
 class SendCase(DealCommon):

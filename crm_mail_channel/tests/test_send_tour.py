@@ -7,15 +7,14 @@ import email
 import email.policy
 import json
 import logging
-import time
 import uuid
 
 from odoo.tests import HttpCase, tagged
 
 from crm_mail_channel_testing.smtp_sink import ensure_smtp_sink
 
+from .common import really_send, send_queued_mail
 from .deal_common import DealCommon
-from .test_send_from_crm import really_send
 
 
 @tagged("post_install", "-at_install", "crm_mail_channel")
@@ -81,27 +80,13 @@ class TestSendTour(HttpCase, DealCommon):
         self.assertEqual(len(sent), 1)
         self.assertIn(self.address, sent.email_from)
         self.assertEqual(sent.subject, "Hello from the tour")
-        # The browser's request queued the mail for after its commit (test cursors never
-        # commit): send the queue as Odoo's mail cron does.
-        queued = (
-            self.env["mail.mail"]
-            .sudo()
-            .search([("mail_message_id.message_id", "=", sent.message_id)])
-        )
+        queued, received = send_queued_mail(self.env, self.sink, sent.message_id)
         self.assertTrue(queued)
-        with really_send():
-            queued.send()
-        needle = sent.message_id.encode()
-        deadline = time.monotonic() + 5
-        received = []
-        while time.monotonic() < deadline and not received:
-            received = [m for m in self.sink.messages if needle in m["raw"]]
-            time.sleep(0.05)
         self.assertEqual(len(received), 1)
         parsed = email.message_from_bytes(received[0]["raw"], policy=email.policy.default)
         self.assertEqual(parsed["From"].addresses[0].addr_spec, self.address)
         # The same bytes are in the mailbox's Sent folder.
-        stored = [raw for raw in self.sent_folder() if needle in raw]
+        stored = [raw for raw in self.sent_folder() if sent.message_id.encode() in raw]
         self.assertEqual(len(stored), 1)
         self.assertEqual(stored[0].rstrip(b"\r\n"), received[0]["raw"].rstrip(b"\r\n"))
 
