@@ -27,6 +27,7 @@ setup(
     packages=["crm_mail_channel_core"],
     install_requires=[
         "imapclient>=3.0",
+        "aioimaplib>=2.0",  # push service (crm_mail_channel_core.push)
         "dnspython>=2.4",
         "dkimpy>=1.1",
         "pyspf>=2.0.14",

@@ -72,3 +72,53 @@ class MessageParseError(MailChannelError):
 class DnsTimeout(MailChannelError):
     code = "dns_timeout"
     default_message = "The DNS lookup did not answer in time. Try again in a few minutes."
+
+
+class Throttled(MailChannelError):
+    """The server asked us to slow down (too many connections, rate limit, maintenance).
+
+    Not a failure of the mailbox: the caller backs off this mailbox and shows the reason,
+    instead of marking it broken or dropping its password.
+    """
+
+    code = "throttled"
+    default_message = (
+        "The mail server asked CRM to slow down (too many connections or requests). The sync "
+        "waits a little and tries again by itself; nothing is lost."
+    )
+
+
+# What servers answer when they throttle (lower case): RFC 5530 response codes, Gmail's and
+# Microsoft's wording, Dovecot's per-user connection limit.
+THROTTLE_MARKERS = (
+    "[throttled]",
+    "[unavailable]",
+    "[limit]",
+    "too many simultaneous connections",
+    "too many connections",
+    "maximum number of connections",
+    "request is throttled",
+    "rate limit",
+)
+
+
+def throttle_reason(text: str | bytes | None) -> str | None:
+    """The server's own words when ``text`` is a throttling answer, else None."""
+    if not text:
+        return None
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    lowered = text.lower()
+    if any(marker in lowered for marker in THROTTLE_MARKERS):
+        return " ".join(text.split())[:200]
+    return None
+
+
+def throttled(text: str | bytes) -> Throttled:
+    """A Throttled error quoting what the server said."""
+    reason = throttle_reason(text) or str(text)
+    return Throttled(
+        f"The mail server asked CRM to slow down: \u201c{reason}\u201d. CRM waits and tries "
+        "again by itself; nothing is lost.",
+        detail=reason,
+    )

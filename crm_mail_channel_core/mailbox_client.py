@@ -26,6 +26,8 @@ from .errors import (
     MailChannelError,
     ServerError,
     TlsError,
+    throttle_reason,
+    throttled,
 )
 
 if TYPE_CHECKING:  # typing.Self exists from Python 3.11; Odoo 18 also runs on 3.10
@@ -157,6 +159,9 @@ def map_error(exc: BaseException, settings: MailboxSettings) -> MailChannelError
     if isinstance(exc, MailChannelError):
         return exc
     detail = f"{type(exc).__name__}: {exc}"
+    if throttle_reason(str(exc)):
+        # Before the login mapping: a throttled login is no wrong password.
+        return throttled(str(exc))
     if isinstance(exc, LoginError):
         return _auth_error(settings, str(exc))
     if isinstance(exc, poplib.error_proto) and any(
@@ -308,6 +313,8 @@ class ImapSession(_Session):
                             _xoauth2(settings.login, settings.oauth2_token),
                         )
                     except (IMAPClientError, imaplib.IMAP4.error) as exc:
+                        if throttle_reason(str(exc)):
+                            raise throttled(str(exc)) from exc
                         # Not the provider's password advice: the token itself was refused.
                         raise AuthenticationFailed(
                             "The mail server refused the sign-in token. Connect the mailbox "

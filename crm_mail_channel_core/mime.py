@@ -16,6 +16,7 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 
 from .addresses import parse_address_list
+from .bounces import DeliveryReport, is_auto_reply, read_report
 from .errors import MessageParseError
 from .identity import clean_text, shorten_message_id
 from .mime_fastpath import message_tree
@@ -62,6 +63,10 @@ class ParsedMessage:
     preview: str
     attachments: list[Attachment]
     skipped_attachments: list[tuple[str, int]]  # (filename, size) over the size limit
+    date_utc_offset: int | None = None  # minutes east of UTC in the Date header (best time)
+    # A delivery report (bounce) and what it says; None for other mail (bounces.py).
+    delivery_report: DeliveryReport | None = None
+    auto_reply: bool = False  # out of office, auto-responder (bounces.is_auto_reply)
 
     def participants(self) -> set[str]:
         """Normalised addresses from From, To and Cc."""
@@ -164,6 +169,21 @@ def _parse_date(value: str | None) -> datetime | None:
     if not 1970 <= dt.year <= 2200:
         return None
     return dt
+
+
+def _date_utc_offset(value: str | None) -> int | None:
+    """Minutes east of UTC written in a Date header (None when absent or "-0000")."""
+    if not value:
+        return None
+    try:
+        dt = parsedate_to_datetime(_fix_surrogates(str(value)).strip())
+        offset = dt.utcoffset() if dt is not None and dt.tzinfo is not None else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if offset is None:
+        return None
+    minutes = int(offset.total_seconds() // 60)
+    return minutes if -14 * 60 <= minutes <= 14 * 60 else None
 
 
 def text_to_html(text: str) -> str:
@@ -349,6 +369,9 @@ def _parse_tree(raw: bytes, msg: Message, max_attachment_size: int | None) -> Pa
         preview=_make_preview(body_text),
         attachments=collector.attachments,
         skipped_attachments=collector.skipped,
+        date_utc_offset=_date_utc_offset(headers.get("date")),
+        delivery_report=read_report(msg),
+        auto_reply=is_auto_reply(msg),
     )
 
 

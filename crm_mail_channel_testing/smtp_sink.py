@@ -15,12 +15,20 @@ on its own until SIGTERM::
 which is what ``SmtpSink(spool_dir=...).start(background=True)`` launches (in its own session,
 so it outlives the caller). ``info()`` / ``SmtpSink.attach(info)`` and ``ensure_smtp_sink()``
 share one sink through the JSON file named by ``$CMC_SERVICES_FILE`` (key ``"smtp"``).
+
+A sink given an ``SmtpAuthPolicy`` plays a provider's submission server instead: it refuses
+mail before AUTH, checks LOGIN/PLAIN passwords and XOAUTH2 bearer tokens (asking an OAuth
+introspection endpoint, e.g. ``oauth_provider.OAuthProvider``), answers Microsoft's
+``535 5.7.139`` for accounts whose tenant turned SMTP AUTH off and Google's error challenge
+then ``535 5.7.8`` for a bad token, and lists every AUTH it received in ``auth_attempts``.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import base64
+import binascii
 import json
 import logging
 import os
@@ -33,9 +41,11 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+from urllib.request import Request, urlopen
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, AuthResult, LoginPassword
 
 from ._process import (
     HOST,
@@ -96,6 +106,55 @@ def _not_login_data_notice(record: logging.LogRecord) -> bool:
 logging.getLogger("mail.log").addFilter(_not_login_data_notice)
 
 
+TENANT_DISABLED_REPLY = (
+    "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+    "Tenant. Visit https://aka.ms/smtp_auth_disabled for more information."
+)
+BAD_CREDENTIALS_REPLY = "535 5.7.8 Username and Password not accepted."
+# Google's XOAUTH2 error challenge (base64 JSON), before its 535.
+XOAUTH2_ERROR = {"status": "401", "schemes": "Bearer", "scope": "https://mail.google.com/"}
+
+
+class SmtpAuthPolicy:
+    """Who may log in to an authenticating sink, and how refusals are worded."""
+
+    def __init__(
+        self,
+        passwords: dict[str, str] | None = None,
+        introspection_url: str | None = None,
+        tenant_disabled=(),
+    ) -> None:
+        self.passwords = dict(passwords or {})  # login -> password (LOGIN/PLAIN)
+        self.introspection_url = introspection_url  # XOAUTH2 tokens are checked there
+        self.tenant_disabled = set(tenant_disabled)  # logins answered 535 5.7.139
+
+    def check_password(self, login: str, password: str) -> str | None:
+        """None when accepted, else the reply to send."""
+        if login in self.tenant_disabled:
+            return TENANT_DISABLED_REPLY
+        if login in self.passwords and self.passwords[login] == password:
+            return None
+        return BAD_CREDENTIALS_REPLY
+
+    def check_token(self, login: str, token: str) -> str | None:
+        """None when the token is live and was issued for ``login``, else the reply."""
+        if login in self.tenant_disabled:
+            return TENANT_DISABLED_REPLY
+        if not (self.introspection_url and token):
+            return BAD_CREDENTIALS_REPLY
+        request = Request(
+            self.introspection_url, data=urlencode({"token": token}).encode(), method="POST"
+        )
+        try:
+            with urlopen(request, timeout=5) as response:
+                answer = json.loads(response.read().decode() or "{}")
+        except (OSError, ValueError):
+            return "454 4.7.0 Temporary authentication failure"
+        if answer.get("active") and answer.get("email") == login:
+            return None
+        return BAD_CREDENTIALS_REPLY
+
+
 def _accept_any_login(server, session, envelope, mechanism, auth_data) -> AuthResult:
     login = auth_data.login if isinstance(auth_data, LoginPassword) else auth_data
     if isinstance(login, bytes):
@@ -111,17 +170,64 @@ class _Handler:
         auth = session.auth_data
         if isinstance(auth, bytes):
             auth = auth.decode("utf-8", "replace")
-        self.sink._record(
-            {
-                "mail_from": envelope.mail_from,
-                "rcpt_tos": list(envelope.rcpt_tos),
-                "raw": envelope.original_content or b"",
-                "auth_user": auth if isinstance(auth, str) else None,
-                "peer": list(session.peer) if session.peer else None,
-                "received_at": time.time(),
-            }
-        )
+        message = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": list(envelope.rcpt_tos),
+            "raw": envelope.original_content or b"",
+            "auth_user": auth if isinstance(auth, str) else None,
+            "peer": list(session.peer) if session.peer else None,
+            "received_at": time.time(),
+        }
+        mechanism = getattr(session, "cmc_auth_mechanism", None)
+        if mechanism:
+            message["auth_mechanism"] = mechanism
+        self.sink._record(message)
         return "250 Message accepted"
+
+
+class _AuthHandler(_Handler):
+    """The handler of a sink with an ``SmtpAuthPolicy``: adds SASL XOAUTH2, and refuses mail
+    before AUTH (here rather than aiosmtpd's ``auth_required``, which warns on every
+    connection without TLS)."""
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        if not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def auth_XOAUTH2(self, server, args) -> AuthResult:
+        if len(args) > 1:
+            try:
+                blob = base64.b64decode(args[1].encode(), validate=True)
+            except (binascii.Error, ValueError):
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            blob = await server.challenge_auth("", encode_to_b64=False)
+            if blob is MISSING:
+                return AuthResult(success=False)
+        parts = blob.decode("utf-8", "replace").split("\x01")
+        fields = dict(part.split("=", 1) for part in parts if "=" in part)
+        login = fields.get("user", "")
+        token = fields.get("auth", "").removeprefix("Bearer ").strip()
+        reply = self.sink.auth_policy.check_token(login, token)
+        attempt = {
+            "mechanism": "XOAUTH2",
+            "login": login,
+            "secret": token,
+            "argument": args[1] if len(args) > 1 else None,
+        }
+        if reply is None:
+            self.sink._record_auth({**attempt, "success": True, "reply": "235"})
+            server.session.cmc_auth_mechanism = "XOAUTH2"
+            return AuthResult(success=True, auth_data=login)
+        if reply == BAD_CREDENTIALS_REPLY:
+            # Google first sends a JSON error challenge; the client answers with an empty line.
+            await server.challenge_auth(json.dumps(XOAUTH2_ERROR))
+        self.sink._record_auth({**attempt, "success": False, "reply": reply})
+        return AuthResult(success=False, handled=False, message=reply)
 
 
 class SmtpSink(Launcher):
@@ -129,8 +235,15 @@ class SmtpSink(Launcher):
 
     host = HOST
 
-    def __init__(self, port: int = 0, spool_dir: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        spool_dir: str | os.PathLike | None = None,
+        auth_policy: SmtpAuthPolicy | None = None,
+    ) -> None:
         self.port = port
+        self.auth_policy = auth_policy  # None: any login is accepted, none is required
+        self.auth_attempts: list[dict[str, Any]] = []
         self.spool_dir = Path(spool_dir) if spool_dir else None
         self.managed = True  # False when attached to a sink another process started
         self.pid: int | None = None  # of the background process, when there is one
@@ -147,6 +260,18 @@ class SmtpSink(Launcher):
             self.port = free_port()
         if background:
             return self._start_process()
+        if self.auth_policy is not None:
+            self._controller = Controller(
+                _AuthHandler(self),
+                hostname=self.host,
+                port=self.port,
+                authenticator=self._check_login,
+                auth_require_tls=False,
+                auth_required=False,
+            )
+            self._controller.start()
+            atexit.register(self.stop)
+            return self
         self._controller = Controller(
             _Handler(self),
             hostname=self.host,
@@ -215,6 +340,31 @@ class SmtpSink(Launcher):
             return True
         return pid_alive(self.pid) and _port_open(self.port)
 
+    # ---- authentication (with an SmtpAuthPolicy) -----------------------------------------
+    def _check_login(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        login, password = auth_data.login, auth_data.password
+        login = login.decode("utf-8", "replace") if isinstance(login, bytes) else login
+        password = password.decode("utf-8", "replace") if isinstance(password, bytes) else password
+        reply = self.auth_policy.check_password(login, password)
+        self._record_auth(
+            {
+                "mechanism": mechanism,
+                "login": login,
+                "secret": password,
+                "argument": None,
+                "success": reply is None,
+                "reply": reply or "235",
+            }
+        )
+        if reply is None:
+            session.cmc_auth_mechanism = mechanism
+            return AuthResult(success=True, auth_data=login)
+        return AuthResult(success=False, handled=False, message=reply)
+
+    def _record_auth(self, attempt: dict[str, Any]) -> None:
+        with self._cond:
+            self.auth_attempts.append({**attempt, "at": time.time()})
+
     # ---- messages ------------------------------------------------------------------------
     def _record(self, message: dict[str, Any]) -> None:
         if self.spool_dir is not None:
@@ -234,6 +384,7 @@ class SmtpSink(Launcher):
     def clear(self) -> None:
         with self._cond:
             self._messages.clear()
+            self.auth_attempts.clear()
         if self.spool_dir is not None and self.spool_dir.is_dir():
             for path in self.spool_dir.iterdir():
                 if path.suffix in (".eml", ".json"):
@@ -306,7 +457,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["SmtpSink", "ensure_smtp_sink", "main", "read_spool", "write_spool"]
+__all__ = [
+    "BAD_CREDENTIALS_REPLY",
+    "TENANT_DISABLED_REPLY",
+    "SmtpAuthPolicy",
+    "SmtpSink",
+    "ensure_smtp_sink",
+    "main",
+    "read_spool",
+    "write_spool",
+]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,12 +1,13 @@
-"""A database made by the previous release, updated with ``-u`` by this one.
+"""A database made by an earlier release, updated with ``-u`` by this one.
 
-The previous release's addon and core package are taken from git (the commit in
-PREVIOUS_RELEASE) into a scratch folder. With that code, Odoo installs the addon and a seed
-script fills the database the way users do: mailboxes in the test Dovecot, private, public
-and colleague mail, mail sent from CRM, a deal link. Then this checkout's code updates the
-database with ``-u crm_mail_channel`` and a check script asserts: nothing lost, nobody sees
-more than before, and the first syncs afterwards (incremental, then a full re-read) duplicate
-nothing. Needs Odoo 18 importable and git history (a clone has it).
+Each earlier release listed in PREVIOUS_RELEASE (commit and version, oldest first) is taken
+from git into a scratch folder, so every release users may still run is updated in one step.
+With that code, Odoo installs the addon and a seed script fills the database the way users
+do: mailboxes in the test Dovecot, private, public and colleague mail, mail sent from CRM, a
+deal link. Then this checkout's code updates the database with ``-u crm_mail_channel`` and a
+check script asserts: nothing lost, nobody sees more than before, and the first syncs
+afterwards (incremental, then a full re-read) duplicate nothing.
+Needs Odoo 18 importable and git history (a clone has it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PREVIOUS = (Path(__file__).with_name("PREVIOUS_RELEASE")).read_text().split()[0]
+RELEASES = [
+    tuple(line.split()[:2])
+    for line in Path(__file__).with_name("PREVIOUS_RELEASE").read_text().splitlines()
+    if line.strip()
+]
 SCRIPTS = Path(__file__).resolve().parent
 
 
@@ -54,8 +59,9 @@ def db_args():
     ]
 
 
-@pytest.fixture(scope="module")
-def previous_release(tmp_path_factory):
+@pytest.fixture(params=RELEASES, ids=[version for _commit, version in RELEASES])
+def previous_release(request, tmp_path_factory):
+    commit, version = request.param
     target = tmp_path_factory.mktemp("previous")
     archive = target / "prev.tar"
     subprocess.run(
@@ -66,7 +72,7 @@ def previous_release(tmp_path_factory):
             "archive",
             "--format=tar",
             f"--output={archive}",
-            PREVIOUS,
+            commit,
             "crm_mail_channel",
             "crm_mail_channel_hr",
             "crm_mail_channel_core",
@@ -79,10 +85,11 @@ def previous_release(tmp_path_factory):
     # from this folder instead, so the check is dropped (the libraries it imports stay).
     manifest = target / "crm_mail_channel" / "__manifest__.py"
     manifest.write_text(manifest.read_text().replace(', "crm_mail_channel"]', "]"))
-    return target
+    return target, version
 
 
 def test_update_from_previous_release(previous_release, tmp_path):
+    previous_release, previous_version = previous_release
     from crm_mail_channel_testing.dovecot import ensure_dovecot
 
     dovecot = ensure_dovecot()
@@ -106,7 +113,7 @@ def test_update_from_previous_release(previous_release, tmp_path):
         login, password, folder = name
         dovecot.append_messages(login, password, folder, raws)
 
-    base_env = dict(os.environ, CMC_UPGRADE_PLAN=str(plan))
+    base_env = dict(os.environ, CMC_UPGRADE_PLAN=str(plan), CMC_UPGRADE_FROM=previous_version)
     old_env = dict(base_env, PYTHONPATH=f"{previous_release}:{ROOT}")
     new_env = dict(base_env, PYTHONPATH=str(ROOT))
     odoo = [sys.executable, "-m", "odoo", "-d", database, *db_args(), "--stop-after-init"]

@@ -1,0 +1,2 @@
+from . import crm_dropbox
+from . import crm_email_tracking

@@ -6,6 +6,8 @@ from . import crm_mailbox_setup
 from . import crm_mailbox_connection
 from . import crm_mailbox_sent_copy
 from . import crm_mailbox_auth
+from . import crm_mailbox_lease  # push service (IMAP IDLE)
+from . import crm_mailbox_push
 from . import crm_mailbox_folder
 from . import crm_mailbox_quarantine
 from . import crm_mailbox_unmatched
@@ -36,3 +38,37 @@ from . import crm_team
 from . import crm_team_member
 from . import ir_attachment
 from . import crm_email_thread
+from . import crm_email_tracking
+from . import crm_email_tracking_event
+from . import res_partner_tracking
+from . import res_config_settings_insights
+from . import crm_email_insights
+from . import mail_mail_tracking
+from . import ir_mail_server_tracking
+from . import crm_email_tracking_status  # Email Insights status, replies, bounces
+from . import crm_email_tracking_event_status
+from . import crm_email_insights_status
+from . import mail_mail_insights
+from . import mail_thread_insights
+from . import res_partner_insights_status
+from . import crm_lead_insights_status
+from . import crm_email_template_report
+from . import crm_dropbox_mailbox  # BCC dropbox
+from . import crm_dropbox_import
+from . import crm_dropbox_queue
+from . import fetchmail_server_dropbox
+from . import crm_dropbox_quarantine
+from . import crm_dropbox_sender
+from . import res_users_dropbox
+from . import mail_thread_dropbox
+from . import crm_email_best_time
+from . import res_partner_best_time
+from . import crm_lead_best_time
+from . import mail_scheduled_message
+from . import crm_sales_inbox_column
+from . import crm_email_sales_inbox
+from . import crm_email_sales_inbox_live
+from . import crm_mailbox_smtp  # sending through the user's own account
+from . import mail_mail_account
+from . import ir_mail_server_account
+from . import crm_mailbox_pending_append_account

@@ -309,6 +309,10 @@ class CrmMailbox(models.Model):
                     store.push_pending_flags(session)
                     store.rescan(session, options)
                     report = sync.run_imap_sync(session, store, options)
+        except errors.Throttled as exc:
+            # Not a failure: wait and say why (crm_mailbox_push.py).
+            mailbox._crm_back_off(exc)
+            return report
         except errors.MailChannelError as exc:
             _logger.warning("Sync of mailbox %s stopped: %s", self.id, exc)
             error = exc.user_message
@@ -345,6 +349,18 @@ class CrmMailbox(models.Model):
             ("backlog", ">", 0),
         ]
 
+    def _crm_is_due(self):
+        """Still due, read again under the row lock: several cron jobs (lanes, in one or more
+        Odoo processes) search the same due mailboxes and sync whichever they lock first."""
+        self.ensure_one()
+        self.invalidate_recordset()
+        return bool(self.filtered_domain(self._due_mailboxes_domain()))
+
+    @api.model
+    def _crm_due_batch(self, domain, limit):
+        """The next mailboxes the cron syncs (crm_mailbox_push.py puts pushed ones first)."""
+        return self.search(domain, order="last_sync_date asc nulls first, id", limit=limit)
+
     @api.model
     def _cron_sync_mailboxes(self, batch_size=CRON_BATCH_SIZE, max_seconds=MAILBOX_MAX_SECONDS):
         """Sync due mailboxes a batch at a time; each under its row lock, committed alone."""
@@ -352,14 +368,14 @@ class CrmMailbox(models.Model):
         domain = self._due_mailboxes_domain()
         # sudo: the scheduled job syncs every user's mailbox, each for its owner (_sync).
         Mailbox = self.sudo()
-        mailboxes = Mailbox.search(
-            domain, order="last_sync_date asc nulls first, id", limit=batch_size
-        )
+        mailboxes = Mailbox._crm_due_batch(domain, batch_size)
         started = time.monotonic()
         done = 0
         for mailbox in mailboxes:
             if not mailbox._try_lock():
                 continue  # someone is already syncing it ("Sync now" or another worker)
+            if not mailbox._crm_is_due():
+                continue  # another cron worker synced it since the search above
             mailbox._sync(max_seconds=max_seconds)
             done += 1
             if auto_commit:

@@ -1,4 +1,3 @@
-import base64
 import contextvars
 import logging
 
@@ -145,7 +144,7 @@ class CrmMailbox(models.Model):
 
         ``secret`` is the password, or with a provider sign-in a live OAuth access token
         (refreshed once when expired), for an XOAUTH2 login. Called by every connection
-        (sync, Test connection, read state, copies in Sent) through ``_mailbox_settings``.
+        (sync, Test connection, read state, copies in Sent, sending through the account).
         Raises UserError (OAuthConsentRevoked when the provider withdrew the sign-in).
         """
         self.ensure_one()
@@ -196,50 +195,14 @@ class CrmMailbox(models.Model):
             self._crm_oauth_mark_revoked()
         return report
 
-    def _crm_smtp_authenticate(self, smtp):
-        """Log an open ``smtplib.SMTP`` connection in as this mailbox's account.
-
-        With a provider sign-in: SASL XOAUTH2 with the same token as IMAP (one consent covers
-        both), and, unlike Odoo's own ``ir.mail_server._smtp_login``, the reply is checked, so
-        a refusal is reported instead of failing later at MAIL FROM.
-        """
-        self.ensure_one()
-        login, secret, is_oauth = self._crm_imap_credentials()
-        if not is_oauth:
-            smtp.login(login, secret)
-            return
-        smtp.ehlo_or_helo_if_needed()
-        auth = base64.b64encode(f"user={login}\1auth=Bearer {secret}\1\1".encode()).decode()
-        code, reply = smtp.docmd("AUTH", f"XOAUTH2 {auth}")
-        if code == 334:
-            # The server's JSON error challenge: an empty answer ends the exchange.
-            code, reply = smtp.docmd("")
-        if code != 235:
-            raise UserError(self._crm_smtp_auth_error(code, reply))
-
-    def _crm_smtp_auth_error(self, code, reply):
-        text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-        if "5.7.139" in text:
-            return self.env._(
-                "Microsoft 365 refused to send: sending from mail programs (SMTP AUTH) is "
-                "turned off for your organisation or your mailbox. Your Microsoft 365 "
-                'administrator can turn on "Authenticated SMTP" for your mailbox (Microsoft '
-                "365 admin center > Users > your user > Mail > Manage email apps)."
-            )
-        return self.env._(
-            "The outgoing mail server refused the sign-in (%(code)s %(reply)s). Connect the "
-            "mailbox with your provider again.",
-            code=code,
-            reply=text.strip(),
-        )
-
     # ------------------------------------------------------------------ OAuth helpers
     def _crm_oauth_mark_revoked(self):
         """The provider withdrew the sign-in: wait for the owner, and tell them."""
         self.ensure_one()
         message = self.env._(
             "Your %(provider)s sign-in for %(mailbox)s was withdrawn or has expired, so CRM "
-            "stopped syncing it. Open My Mailbox and press Connect again.",
+            "stopped using it (sync, and sending if you send through it). Open My Mailbox and "
+            "press Connect again.",
             provider=dict(AUTH_TYPES)[self.auth_type].split(" ")[0],
             mailbox=self.login or self.name,
         )
@@ -384,3 +347,8 @@ class CrmMailbox(models.Model):
     def _crm_oauth_consent_url(self):
         """The provider's consent page for this mailbox and user (bridges)."""
         return False
+
+    def _crm_oauth_expire_access_token(self):
+        """Forget the access token, so the next login asks the provider for a new one
+        (bridges; used when a server refused the token it was given)."""
+        return True

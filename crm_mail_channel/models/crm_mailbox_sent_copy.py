@@ -15,8 +15,9 @@ class CrmMailbox(models.Model):
         "does not see it and your Sent folder stays empty unless CRM stores a copy there. "
         "Leave this on for most providers (IMAP servers, cPanel/Plesk hosting, Zoho, Yahoo, "
         "iCloud, and Gmail or Microsoft 365 when Odoo sends through another SMTP server). "
-        "Gmail and Microsoft 365 store a copy themselves only when Odoo sends through their "
-        "own SMTP server with this same account; CRM never shows such a copy twice. "
+        "Gmail and Microsoft 365 store a copy themselves when mail leaves through their own "
+        'server with this same account ("Send through my own account"): this is then '
+        "turned off, and CRM stores no copy of such mail even when it is on. "
         "To check: send yourself one message from CRM and look in Sent in your mail "
         "program. Two copies there: turn this off. None: turn it on.",
     )

@@ -211,6 +211,11 @@ class IrMailServer(models.Model):
 
     # ---- copy of sent mail in the sender's Sent folder ----------------------------------------
 
+    def _crm_sent_copy(self, message, raw, smtp_session):
+        """The bytes to store in Sent for ``message`` that left as ``raw`` (Email Insights
+        stores the untracked version of a tracked copy, see ir_mail_server_tracking.py)."""
+        return raw
+
     @api.model
     def send_email(
         self,
@@ -284,7 +289,8 @@ class IrMailServer(models.Model):
         if wire:
             try:
                 with self.env.cr.savepoint():
-                    pending._crm_on_sent(message_id, wire[-1])
+                    raw = self._crm_sent_copy(message, wire[-1], session)
+                    pending._crm_on_sent(message_id, raw)
             except Exception:  # the mail is sent; the copy is retried later
                 _logger.exception("Could not record the sent copy of %s", message_id)
         return result

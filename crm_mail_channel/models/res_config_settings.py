@@ -29,6 +29,15 @@ class ResConfigSettings(models.TransientModel):
         help="The DNS servers that domain checks ask, separated by commas (an address, or "
         "address:port). Leave empty to use this server's own.",
     )
+    # BCC dropbox
+    crm_dropbox_trusted_authserv_ids = fields.Char(
+        "Trusted receiving servers (BCC dropbox)",
+        config_parameter="crm_mail_channel.dropbox_trusted_authserv_ids",
+        help="Authserv-ids (the first word of their Authentication-Results header) of the "
+        "servers that receive your catch-all mail and remove forged copies of their own header, "
+        "separated by commas. Their SPF or DKIM pass proves who sent mail to a BCC dropbox; "
+        "without them, only a valid DKIM signature does.",
+    )
 
     # ------------------------------------------------------------------ email sharing
     crm_email_visibility_level = fields.Selection(

@@ -10,7 +10,7 @@ from collections import defaultdict
 from odoo import Command, fields
 from odoo.tools import SQL
 
-from crm_mail_channel_core import identity
+from crm_mail_channel_core import dropbox_auth, identity
 
 from .cursors import is_seen
 
@@ -50,9 +50,10 @@ class EmailRecords:
             "fingerprint": fingerprint,
             "subject": clean(parsed.subject),
             "date": parsed.date or fields.Datetime.now(),
+            "crm_date_utc_offset": parsed.date_utc_offset,  # best time: the sender's zone
             "email_from": _format_address(parsed.email_from),
-            "email_to": _format_addresses(parsed.to),
-            "email_cc": _format_addresses(parsed.cc),
+            "email_to": _format_addresses(self._shown_addresses(parsed.to)),
+            "email_cc": _format_addresses(self._shown_addresses(parsed.cc)),
             "partner_ids": [Command.set(partner_ids)],
             "body_html": clean(parsed.body_html),
             "preview": clean(parsed.preview or "")[:300],
@@ -61,6 +62,14 @@ class EmailRecords:
             "references": " ".join(references) or False,
             "thread_key": thread_root or parsed.message_id,
         }
+
+    def _shown_addresses(self, pairs):
+        """Recipients as stored, without BCC dropbox addresses: whoever reads the email must
+        not learn a dropbox address (its owner may have put it in To or Cc)."""
+        if not any(dropbox_auth.DROPBOX_PREFIX in addr for _name, addr in pairs or ()):
+            return pairs
+        domains = self.env["crm.mailbox"]._crm_dropbox_domains()
+        return [p for p in pairs if not dropbox_auth.is_dropbox_address(p[1], domains)]
 
     def _known_emails(self, message_ids):
         """Emails carrying these Message-IDs: ``{message_id: [row dict]}``."""

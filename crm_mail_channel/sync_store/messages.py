@@ -26,14 +26,17 @@ class StoreItem(NamedTuple):
     uidl: str | None
     flags: tuple
     parsed: mime.ParsedMessage
+    # Addresses the message is also about, beyond From/To/Cc (the header block an inline
+    # forward quotes, see models/crm_dropbox_import.py): matched to contacts like them.
+    extra_addresses: tuple = ()
 
     def key(self):
         return (None, str(self.uidl)) if self.uidl is not None else (int(self.uid), None)
 
 
-def _participants(parsed):
+def _participants(parsed, extra=()):
     found = []
-    for addr in parsed.participants():
+    for addr in [*parsed.participants(), *extra]:
         addr = (addr or "").strip().lower()
         if addr and addr not in found:
             found.append(addr)
@@ -107,11 +110,16 @@ class MessageImport:
         """
         mailbox = self.mailbox
         self.env.flush_all()
+        # 0. Email Insights: replies to tracked mail become events; a delivery report becomes
+        # a bounce event and is never customer mail (only its key is kept, as unmatched).
+        is_report = self.env["crm.email.tracking"]._crm_sync_evidence(
+            mailbox, [item.parsed for item in messages]
+        )
         # 1. Which addresses are customers' (one query for the whole batch).
         addresses = set()
         participants = []
-        for item in messages:
-            found = _participants(item.parsed)
+        for item, report in zip(messages, is_report, strict=True):
+            found = [] if report else _participants(item.parsed, item.extra_addresses)
             participants.append(found)
             addresses.update(found)
         partners_by_address = self._partners_by_address(addresses)

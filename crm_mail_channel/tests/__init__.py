@@ -28,3 +28,12 @@ from . import test_sync_store_contract  # the sync store implements the driver's
 from . import test_view_labels  # every field shown has a label
 from . import test_domain_tour  # adding and verifying an email domain in Chromium
 from . import test_first_hour_tour  # a new sales user, login to a sent threaded reply
+from . import test_dropbox  # BCC dropbox
+from . import test_insights_status  # Email Insights status, replies, bounces, filters
+from . import test_insights_tracking  # Email Insights: pixel and links over HTTP, access
+from . import test_best_time, test_best_time_sync, test_send_at_best_time  # best time, send later
+from . import test_best_time_http  # best time over JSON-RPC
+from . import test_dropbox_http  # BCC dropbox over HTTP
+from . import test_sales_inbox, test_sales_inbox_tour  # SalesInbox
+from . import test_push  # push service (IMAP IDLE), leases, throttling
+from . import test_send_through_account  # sending through the user's own account

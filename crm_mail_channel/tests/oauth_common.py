@@ -6,15 +6,19 @@ protocol both ways). A bridge's test module subclasses these mixins with a Trans
 an HttpCase and fills in the PROVIDER attributes and ``_configure_provider``.
 """
 
+import email
+import email.policy
 import time
+import uuid
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, new_test_user
 
 from crm_mail_channel_testing.oauth_provider import ensure_oauth_servers
+from crm_mail_channel_testing.smtp_sink import SmtpAuthPolicy, SmtpSink, ensure_smtp_sink
 
-from .common import make_mail
+from .common import make_mail, really_send
 
 SALES_GROUPS = "sales_team.group_sale_salesman,base.group_user"
 
@@ -221,11 +225,17 @@ class OAuthTokenLifeTests(OAuthCommon):
         )
         with self.assertRaisesRegex(UserError, "Authenticated SMTP"):
             mailbox.sudo()._crm_smtp_authenticate(refusal)
-        challenged = FakeSmtp([(334, b"eyJzdGF0dXMiOiI0MDAifQ=="), (535, b"5.7.8 Bad token")])
+        challenge = (334, b"eyJzdGF0dXMiOiI0MDAifQ==")
+        challenged = FakeSmtp([challenge, (535, b"5.7.8 Bad token")] * 2)
+        refreshes = self.provider.grant_count("refresh_token")
         with self.assertRaisesRegex(UserError, "refused the sign-in"):
             mailbox.sudo()._crm_smtp_authenticate(challenged)
         self.assertEqual(challenged.sent[-1], ("", ""), "the error challenge gets an empty reply")
         self.assertTrue(challenged.sent[0][1].startswith("XOAUTH2 "))
+        # A refused token is replaced once by a new one, then the refusal is reported.
+        self.assertEqual(self.provider.grant_count("refresh_token"), refreshes + 1)
+        self.assertEqual(len(challenged.sent), 4)
+        self.assertNotEqual(challenged.sent[0], challenged.sent[2])
 
     def test_form_offers_the_connect_button(self):
         views = self.env["crm.mailbox"].with_user(self.owner).get_views([(False, "form")])
@@ -343,3 +353,209 @@ class OAuthConsentHttpTests(OAuthCommon):
         self.assertEqual(response.status_code, 400)
         self.assertIn("did not give access", response.text)
         self.assertEqual(self.tokens(mailbox), (False, False, 0))
+
+
+class OAuthSendThroughAccountTests(OAuthCommon):
+    """CRM mail sent through the owner's own Google/Microsoft account (TransactionCase): a
+    real SMTP submission server on loopback checks XOAUTH2 tokens with the local provider;
+    Odoo's own outgoing server is the plain sink."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_oauth()
+        cls.policy = SmtpAuthPolicy(introspection_url=cls.provider.introspection_url)
+        cls.account_sink = SmtpSink(auth_policy=cls.policy).start()
+        cls.addClassCleanup(cls.account_sink.stop)
+        cls.odoo_sink = ensure_smtp_sink()
+        cls.env["ir.mail_server"].search([]).write({"active": False})
+        cls.env["ir.mail_server"].create(
+            {
+                "name": "Loopback sink",
+                "smtp_host": cls.odoo_sink.host,
+                "smtp_port": cls.odoo_sink.port,
+                "smtp_encryption": "none",
+            }
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.account_sink.clear()
+        self.policy.tenant_disabled.clear()
+
+    def account_mailbox(self, user, switch_on=True):
+        """A signed-in mailbox whose login is an address, sending through the account sink."""
+        address = f"oa{uuid.uuid4().hex[:10]}@{self.auth_type}.example"
+        self.oauth_dovecot.add_users([(address, "secret")])
+        deadline = time.monotonic() + 5
+        while True:  # Dovecot re-reads its users file once a second
+            try:
+                self.oauth_dovecot.imap_client(address, "secret").logout()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        mailbox, _login, _password = self.make_oauth_mailbox(user, signed_in=False, login=address)
+        access, refresh = self.provider.issue_tokens(address)
+        refresh_f, access_f, expiry_f = self.token_fields
+        mailbox.sudo().write(
+            {
+                refresh_f: refresh,
+                access_f: access,
+                expiry_f: int(time.time()) + 3600,
+                "state": "connected",
+            }
+        )
+        if switch_on:
+            mailbox.with_user(user).write(
+                {
+                    "send_through_account": True,
+                    "smtp_host": self.account_sink.host,
+                    "smtp_port": self.account_sink.port,
+                    "smtp_security": "none",
+                }
+            )
+        return mailbox, address
+
+    def post(self, user, subject, email_from=None):
+        with really_send():
+            return (
+                self.joe.with_user(user)
+                .with_context(mail_notify_force_send=True)
+                .message_post(
+                    body="<p>Our offer</p>",
+                    subject=subject,
+                    partner_ids=self.joe.ids,
+                    message_type="comment",
+                    subtype_xmlid="mail.mt_comment",
+                    **({"email_from": email_from} if email_from else {}),
+                )
+            )
+
+    def received_by(self, sink, message, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        needle = message.message_id.encode()
+        while True:
+            found = [m for m in sink.messages if needle in m["raw"]]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    def mail_of(self, message):
+        return self.env["mail.mail"].sudo().search([("mail_message_id", "=", message.id)])
+
+    def test_sends_with_xoauth2_and_the_provider_copy_is_one_email(self):
+        mailbox, address = self.account_mailbox(self.owner)
+        self.assertFalse(mailbox.store_sent_on_server, "the provider keeps its own copy")
+        message = self.post(self.owner, "Offer through my account")
+        [received] = self.received_by(self.account_sink, message)
+        self.assertFalse(self.received_by(self.odoo_sink, message, timeout=0.2))
+        attempt = self.account_sink.auth_attempts[-1]
+        self.assertEqual(attempt["mechanism"], "XOAUTH2")
+        self.assertEqual((attempt["login"], attempt["success"]), (address, True))
+        self.assertEqual(attempt["secret"], self.tokens(mailbox)[1])
+        self.assertEqual(received["auth_mechanism"], "XOAUTH2")
+        self.assertEqual(received["mail_from"], address)
+        parsed = email.message_from_bytes(received["raw"], policy=email.policy.default)
+        self.assertEqual(parsed["From"].addresses[0].addr_spec, address, "the account's From")
+        self.assertEqual(parsed["Message-Id"].strip(), message.message_id)
+        self.assertIn("Our offer", parsed.get_body(("html",)).get_content())
+        self.assertIsNone(parsed["DKIM-Signature"])
+        pending = self.env["crm.mailbox.pending.append"].sudo()
+        self.assertFalse(pending.search([("message_id", "=", message.message_id)]))
+        # The provider's Sent copy comes back through the sync: the same email, not two.
+        self.oauth_dovecot.append_messages(address, "secret", "Sent", [received["raw"]])
+        mailbox.with_user(self.owner).action_sync_now()
+        self.assertEqual(mailbox.state, "connected", mailbox.last_error)
+        emails = self.env["crm.email"].sudo().search([("message_id", "=", message.message_id)])
+        self.assertEqual(len(emails), 1)
+        self.assertTrue(emails.sent_from_crm)
+        self.assertEqual(emails.presence_ids.mailbox_id, mailbox)
+
+    def test_expired_token_refreshed_before_smtp_login(self):
+        mailbox, address = self.account_mailbox(self.owner)
+        _refresh_f, _access_f, expiry_f = self.token_fields
+        old_access = self.tokens(mailbox)[1]
+        mailbox.sudo().write({expiry_f: int(time.time()) - 10})
+        before = self.provider.grant_count("refresh_token")
+        message = self.post(self.owner, "After a refresh")
+        self.assertTrue(self.received_by(self.account_sink, message))
+        self.assertEqual(self.provider.grant_count("refresh_token"), before + 1)
+        new_access = self.tokens(mailbox)[1]
+        self.assertNotEqual(new_access, old_access)
+        self.assertEqual(
+            [a["secret"] for a in self.account_sink.auth_attempts if a["login"] == address],
+            [new_access],
+            "one login, with the fresh token",
+        )
+
+    def test_revoked_sign_in_needs_reconnect_and_the_mail_is_kept(self):
+        mailbox, address = self.account_mailbox(self.owner)
+        # Withdrawn at the provider while the saved access token still looks valid: the
+        # server refuses it, a new one is asked for once, and the provider says invalid_grant.
+        self.provider.revoke(address)
+        message = self.post(self.owner, "After revocation")
+        mail = self.mail_of(message)
+        self.assertEqual(mail.state, "exception")
+        self.assertIn("Press Connect", mail.failure_reason)
+        self.assertNotIn("Traceback", mail.failure_reason)
+        self.assertFalse(self.received_by(self.account_sink, message, timeout=0.2))
+        self.assertFalse(self.received_by(self.odoo_sink, message, timeout=0.2))
+        mailbox.invalidate_recordset()
+        self.assertEqual(mailbox.state, "needs_reconnect")
+        self.assertEqual(self.tokens(mailbox), (False, False, 0))
+        self.assertEqual(self.account_sink.auth_attempts[-1]["reply"][:9], "535 5.7.8")
+        # Signed in again: the kept mail is retried and leaves.
+        access, refresh = self.provider.issue_tokens(address)
+        refresh_f, access_f, expiry_f = self.token_fields
+        mailbox.sudo().write(
+            {refresh_f: refresh, access_f: access, expiry_f: int(time.time()) + 3600}
+        )
+        mail.write({"state": "outgoing"})
+        with really_send():
+            mail.send()
+        self.assertTrue(self.received_by(self.account_sink, message))
+
+    def test_tenant_disabled_in_plain_words(self):
+        mailbox, address = self.account_mailbox(self.owner)
+        self.policy.tenant_disabled.add(address)
+        mail = self.mail_of(self.post(self.owner, "Tenant off"))
+        self.assertEqual(mail.state, "exception")
+        self.assertIn("Authenticated SMTP", mail.failure_reason)
+        self.assertIn("Microsoft 365 admin center", mail.failure_reason)
+        self.assertEqual(mailbox.state, "connected", "the sign-in itself is fine")
+
+    def test_off_mail_goes_through_odoo_server(self):
+        mailbox, _address = self.account_mailbox(self.owner, switch_on=False)
+        self.assertTrue(mailbox.store_sent_on_server)
+        message = self.post(self.owner, "Through Odoo")
+        self.assertTrue(self.received_by(self.odoo_sink, message))
+        self.assertEqual(self.account_sink.auth_attempts, [])
+
+    def test_attack_nobody_else_uses_or_switches_my_account(self):
+        mailbox, address = self.account_mailbox(self.owner, switch_on=False)
+        admin = self.env.ref("base.user_admin")
+        for user in (self.attacker, admin):
+            with self.assertRaises(AccessError):
+                mailbox.with_user(user).write({"send_through_account": True})
+            with self.assertRaises(AccessError):
+                mailbox.with_user(user).write({"smtp_host": "smtp.attacker.example"})
+        mailbox.with_user(self.owner).write(
+            {
+                "send_through_account": True,
+                "smtp_host": self.account_sink.host,
+                "smtp_port": self.account_sink.port,
+                "smtp_security": "none",
+            }
+        )
+        _eve_mailbox, eve_address = self.account_mailbox(self.attacker)
+        # Eve's mail "from" the owner's account address never takes the owner's account.
+        message = self.post(self.attacker, "Spoofed", email_from=f"Owner <{address}>")
+        self.assertFalse(self.received_by(self.account_sink, message, timeout=0.3))
+        self.assertNotIn(address, [a["login"] for a in self.account_sink.auth_attempts])
+        self.assertTrue(self.received_by(self.odoo_sink, message))
+        # Her own mail goes through her own account only.
+        message = self.post(self.attacker, "Eve as Eve")
+        [received] = self.received_by(self.account_sink, message)
+        self.assertEqual(received["auth_user"], eve_address)

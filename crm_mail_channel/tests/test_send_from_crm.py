@@ -32,6 +32,12 @@ class SendCase(DealCommon):
                 "sequence": 1,
             }
         )
+        # Sent holds the exact bytes that left only for untracked mail (a tracked copy's
+        # Sent copy is its untracked version): Email Insights off here, tested in
+        # test_insights_tracking.py.
+        cls.env["ir.config_parameter"].sudo().set_param(
+            "crm_mail_channel.insights_enabled", "False"
+        )
 
     def setUp(self):
         super().setUp()

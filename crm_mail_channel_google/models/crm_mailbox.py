@@ -116,6 +116,13 @@ class CrmMailbox(models.Model):
         self.write(dict.fromkeys(TOKEN_FIELDS, False))
         return super()._crm_oauth_clear_tokens()
 
+    def _crm_oauth_expire_access_token(self):
+        if self.auth_type != "google":
+            return super()._crm_oauth_expire_access_token()
+        # sudo: the connection code of this mailbox, after its server refused the token.
+        self.sudo().write({"google_gmail_access_token_expiration": 0})
+        return True
+
     def _crm_oauth_exchange_code(self, code):
         if self.auth_type != "google":
             return super()._crm_oauth_exchange_code(code)

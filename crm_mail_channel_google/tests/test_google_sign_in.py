@@ -2,6 +2,7 @@ from unittest.mock import patch
 
 from odoo.addons.crm_mail_channel.tests.oauth_common import (
     OAuthConsentHttpTests,
+    OAuthSendThroughAccountTests,
     OAuthTokenLifeTests,
 )
 from odoo.addons.crm_mail_channel_google.models import crm_mailbox as google_mailbox
@@ -52,4 +53,9 @@ class TestGoogleTokenLife(GoogleProvider, OAuthTokenLifeTests, TransactionCase):
 
 @tagged("post_install", "-at_install", "crm_mail_channel")
 class TestGoogleConsent(GoogleProvider, OAuthConsentHttpTests, HttpCase):
+    pass
+
+
+@tagged("post_install", "-at_install", "crm_mail_channel")
+class TestGoogleSendThroughAccount(GoogleProvider, OAuthSendThroughAccountTests, TransactionCase):
     pass

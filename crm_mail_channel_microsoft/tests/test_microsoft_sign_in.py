@@ -1,5 +1,6 @@
 from odoo.addons.crm_mail_channel.tests.oauth_common import (
     OAuthConsentHttpTests,
+    OAuthSendThroughAccountTests,
     OAuthTokenLifeTests,
 )
 from odoo.tests import HttpCase, TransactionCase, tagged
@@ -41,4 +42,11 @@ class TestMicrosoftTokenLife(MicrosoftProvider, OAuthTokenLifeTests, Transaction
 
 @tagged("post_install", "-at_install", "crm_mail_channel")
 class TestMicrosoftConsent(MicrosoftProvider, OAuthConsentHttpTests, HttpCase):
+    pass
+
+
+@tagged("post_install", "-at_install", "crm_mail_channel")
+class TestMicrosoftSendThroughAccount(
+    MicrosoftProvider, OAuthSendThroughAccountTests, TransactionCase
+):
     pass

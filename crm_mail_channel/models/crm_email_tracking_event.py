@@ -1,0 +1,66 @@
+from odoo import api, fields, models
+
+from .orm_seams import check_access_in_sql
+
+EVENT_TYPES = [("open", "Open"), ("click", "Click"), ("reply", "Reply"), ("bounce", "Bounce")]
+ORIGINS = [
+    ("human", "Recipient"),
+    ("proxy", "Image proxy"),
+    ("prefetch", "Privacy prefetch"),
+    ("scanner", "Security scanner"),
+    ("self", "Sender"),
+]
+
+
+class CrmEmailTrackingEvent(models.Model):
+    """One request on a tracking pixel or link (or a reply or bounce), with its origin.
+
+    Raw events are purged after the retention period (``_gc_crm_tracking_events``); the
+    counters on ``crm.email.tracking`` stay. IP addresses are stored truncated (IPv4 /24,
+    IPv6 /48). Read access follows the email's body, like the tracking rows.
+    """
+
+    _name = "crm.email.tracking.event"
+    _inherit = ["crm.mail.write.guard"]
+    _description = "CRM Email Tracking Event"
+    _order = "event_date desc, id desc"
+    _rec_name = "event_type"
+
+    tracking_id = fields.Many2one(
+        "crm.email.tracking",
+        "Tracking",
+        required=True,
+        ondelete="cascade",
+        index=True,
+        auto_join=True,
+    )
+    partner_id = fields.Many2one(
+        related="tracking_id.partner_id", string="Recipient", store=True, index=True
+    )
+    event_type = fields.Selection(EVENT_TYPES, "Event", required=True)
+    event_date = fields.Datetime("Date", required=True, default=fields.Datetime.now, index=True)
+    origin = fields.Selection(ORIGINS, "Origin", required=True, default="human")
+    reasons = fields.Char("Reasons", help="Why the event was classified so.")
+    user_agent = fields.Char("User agent")
+    ip_truncated = fields.Char("Network", help="IPv4 /24 or IPv6 /48, never the full address.")
+    method = fields.Char("Method")
+    url = fields.Char("Link")
+
+    def _check_access(self, operation):
+        # Same rules evaluated in SQL, like crm.email.content (reader_keys has no Python form).
+        return check_access_in_sql(self, operation, super()._check_access)
+
+    @api.model
+    def _crm_purge_old_events(self):
+        """Purge raw events older than the retention setting (cron); counters stay."""
+        days = self.env["crm.email.tracking"]._crm_param_int(
+            "crm_mail_channel.insights_retention_days", 100
+        )
+        if days <= 0:
+            return 0
+        limit = fields.Datetime.subtract(fields.Datetime.now(), days=days)
+        # sudo: maintenance; purges by age only, whatever the owner.
+        old = self.sudo().search([("event_date", "<", limit)])
+        count = len(old)
+        old.unlink()
+        return count

@@ -1,0 +1,30 @@
+from odoo import fields, models
+
+
+class CrmDropboxSenderCodeWizard(models.TransientModel):
+    """Typing the code emailed to a BCC dropbox sender address."""
+
+    _name = "crm.dropbox.sender.code.wizard"
+    _description = "Verify a BCC Dropbox Sender Address"
+
+    sender_id = fields.Many2one(
+        "crm.dropbox.sender", "Address", required=True, readonly=True, ondelete="cascade"
+    )
+    code = fields.Char("Code", required=True)
+
+    def action_verify(self):
+        self.ensure_one()
+        ok, message = self.sender_id._try_code(self.code)
+        if ok:
+            return {"type": "ir.actions.act_window_close"}
+        # Not an error: the counted try must commit with the request.
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Code not accepted"),
+                "message": message,
+                "type": "danger",
+                "sticky": False,
+            },
+        }
