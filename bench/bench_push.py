@@ -3,7 +3,7 @@
 
 Usage:
     python3 bench/bench_push.py --database DB [--mailboxes 300] [--appends 100] [--seconds 60]
-        -- --addons-path=/opt/odoo18/addons,/work/main --db_host=127.0.0.1 --db_user=root
+        -- --addons-path=<odoo>/addons,<this repository> --db_host=127.0.0.1 --db_user=root
 
 The database must have crm_mail_channel installed; the script writes to it (bench users,
 mailboxes, a contact, imported emails): use a throw-away database.

@@ -7,7 +7,7 @@
   cached reload (no server round trip).
 
     CMC_SERVICES_FILE=.run/services.json PYTHONPATH=. python3 bench/bench_sales_inbox.py \\
-        [--db cmc_bench_inbox] [--rebuild] [--addons-path /opt/odoo18/addons,/work/main]
+        [--db cmc_bench_inbox] [--rebuild] [--addons-path <odoo>/addons,<this repository>]
 
 The database is created with crm_mail_channel installed; bulk data is inserted with SQL
 (as bench/bench_sharing.py does), every stored key the record rules read set as the ORM

@@ -4,7 +4,7 @@
 Usage:
     python3 bench/bench_tracking_http.py [--db cmc_bench_tracking] [--rebuild]
         [--port 18173] [--workers 2] [--clients 8] [--requests 2000] [--mails 100]
-        [--db-host 127.0.0.1] [--db-user root] [--addons-path /opt/odoo18/addons,/work/main]
+        [--db-host 127.0.0.1] [--db-user root] [--addons-path <odoo>/addons,<this repository>]
 
 The database is created when missing (crm_mail_channel, plus mass_mailing when it installs)
 and written to (a bench user, contacts, tracking rows, sent mail): a throw-away database.
@@ -355,13 +355,24 @@ def bench_sending(registry, args):
     )
 
 
+def odoo_addons_dir():
+    """Odoo's own addons folder (crm, mail) next to the importable ``odoo`` package."""
+    import odoo
+
+    package = Path(odoo.__file__).parent
+    for candidate in (package.parent / "addons", package / "addons"):
+        if (candidate / "crm").is_dir():
+            return str(candidate)
+    raise SystemExit("Odoo's own addons (crm, mail) were not found; pass --addons-path")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", default="cmc_bench_tracking")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--db-host", default="127.0.0.1")
     parser.add_argument("--db-user", default="root")
-    parser.add_argument("--addons-path", default=f"/opt/odoo18/addons,{ROOT}")
+    parser.add_argument("--addons-path", default=f"{odoo_addons_dir()},{ROOT}")
     parser.add_argument("--port", type=int, default=18173)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=8)

@@ -3,7 +3,7 @@
 
 Usage:
     python3 bench/bench_two_workers.py --database DB [--mailboxes 300] [--messages 20]
-        -- --addons-path=/opt/odoo18/addons,/work/main --db_host=127.0.0.1 --db_user=root
+        -- --addons-path=<odoo>/addons,<this repository> --db_host=127.0.0.1 --db_user=root
 
 The database must have crm_mail_channel installed; the script writes to it: use a
 throw-away database. It fills two sets of ``--mailboxes`` Dovecot mailboxes with

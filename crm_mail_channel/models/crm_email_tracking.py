@@ -2,7 +2,7 @@ import secrets
 import time
 
 from odoo import api, fields, models
-from odoo.tools import consteq
+from odoo.tools import SQL, consteq
 
 from crm_mail_channel_core import tracking_origin
 
@@ -238,7 +238,7 @@ class CrmEmailTracking(models.Model):
         )
         if since_click is not None and since_click < tracking_origin.BURST_SECONDS:
             tracking._crm_reclassify_previous_click()
-        event = tracking._crm_record_event(
+        event = tracking._crm_record_hit_event(
             {
                 "event_type": event_type,
                 "origin": origin,
@@ -246,12 +246,92 @@ class CrmEmailTracking(models.Model):
                 "user_agent": (user_agent or "")[:500],
                 "ip_truncated": tracking_origin.truncate_ip(ip),
                 "method": (method or "GET")[:10],
-                "url": (extra.get("url") or "")[:2000] or False,
-            }
+                "url": (extra.get("url") or "")[:2000] or None,
+            },
+            clicked_at=now if event_type == "click" else None,
         )
-        if event_type == "click":
-            tracking.last_click_at = now
         return tracking, event
+
+    def _crm_record_hit_event(self, values, clicked_at=None):
+        """``_crm_record_event`` for pixel and link hits, in two statements.
+
+        The public routes are the hot path (every open of every copy, machines included): the
+        event is one INSERT and the counters one UPDATE that adds in SQL (an Integer field left
+        unset is NULL in the table), so concurrent hits on one row never lose a count. Only a
+        change of state goes through the ORM (rare: the first counted open or click), where
+        the status extensions apply.
+        """
+        self.ensure_one()
+        # Pending ORM writes of these rows (a burst reclassified just before) go first.
+        self.env["crm.email.tracking.event"].flush_model()
+        self.flush_recordset()
+        state_before = self.state
+        now = fields.Datetime.now()
+        uid = self.env.uid
+        event_id = self.env.execute_query(
+            SQL(
+                """INSERT INTO crm_email_tracking_event
+                       (tracking_id, partner_id, event_type, event_date, origin, reasons,
+                        user_agent, ip_truncated, method, url,
+                        create_uid, create_date, write_uid, write_date)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   RETURNING id""",
+                self.id,
+                self.partner_id.id or None,
+                values["event_type"],
+                now,
+                values["origin"],
+                values["reasons"],
+                values["user_agent"],
+                values["ip_truncated"] or None,
+                values["method"],
+                values["url"],
+                uid,
+                now,
+                uid,
+                now,
+            )
+        )[0][0]
+        counted = values["origin"] in COUNTED_ORIGINS
+        kind = {"open": "open", "click": "click"}[values["event_type"]]
+        if counted:
+            count, first, last = (f"{kind}_count", f"first_{kind}_date", f"last_{kind}_date")
+            counters = SQL(
+                "%s = COALESCE(%s, 0) + 1, %s = COALESCE(%s, %s), %s = %s",
+                SQL.identifier(count),
+                SQL.identifier(count),
+                SQL.identifier(first),
+                SQL.identifier(first),
+                now,
+                SQL.identifier(last),
+                now,
+            )
+        elif values["origin"] != "self":
+            count = SQL.identifier(f"machine_{kind}_count")
+            counters = SQL("%s = COALESCE(%s, 0) + 1", count, count)
+        else:
+            counters = SQL("id = id")  # the sender's own view counts nothing
+        click = SQL(", last_click_at = %s", clicked_at) if clicked_at is not None else SQL()
+        self.env.execute_query(
+            SQL(
+                "UPDATE crm_email_tracking SET %s%s, write_uid = %s, write_date = %s WHERE id = %s",
+                counters,
+                click,
+                uid,
+                now,
+                self.id,
+            )
+        )
+        # The rows changed behind the ORM's back: drop what it holds of them.
+        self.invalidate_recordset()
+        event = self.env["crm.email.tracking.event"].browse(event_id)
+        target = {"open": "opened", "click": "clicked"}[kind]
+        # Opens and clicks only ever raise the state: most hits skip the state logic.
+        if counted and STATE_RANK[target] > STATE_RANK.get(state_before, 0):
+            new_state = self._crm_state_after_event(event)
+            if new_state and new_state != self.state:
+                self.write({"state": new_state})
+        return event
 
     def _crm_reclassify_previous_click(self):
         """A burst of clicks: the click just before was a scanner's too; count it so."""

@@ -226,11 +226,12 @@ class CrmMailbox(models.Model):
         except (smtplib.SMTPException, OSError) as exc:
             self._crm_smtp_close(connection)
             _logger.info("Outgoing server of mailbox %s failed: %s", self.id, exc)
+            server = f"{host}:{port}"
             raise UserError(
                 self.env._(
                     "The outgoing server %(server)s could not be used (%(error)s). Check the "
                     "outgoing server, port and encryption on My Mailbox.",
-                    server=f"{host}:{port}",
+                    server=server,
                     error=str(exc) or exc.__class__.__name__,
                 )
             ) from None
