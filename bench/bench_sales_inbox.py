@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 N_EMAILS = 50_000
 N_OTHERS = 5_000  # other users' private mail, never visible to the viewer
@@ -249,6 +250,15 @@ def measure(env, viewer):
     print(f"whole SalesInbox (cached live), median {statistics.median(full):6.1f} ms")
 
 
+def default_addons_path(odoo):
+    """Odoo's own addons folder (crm, mail) next to the ``odoo`` package, then this repository."""
+    package = Path(odoo.__file__).parent
+    for candidate in (package.parent / "addons", package / "addons"):
+        if (candidate / "crm").is_dir():
+            return f"{candidate},{Path(__file__).resolve().parent.parent}"
+    raise SystemExit("Odoo's own addons (crm, mail) were not found; pass --addons-path")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", default="cmc_bench_inbox")
@@ -273,8 +283,7 @@ def main():
         f"--db_user={args.db_user}",
         "--log-level=warn",
     ]
-    if args.addons_path:
-        odoo_args.append(f"--addons-path={args.addons_path}")
+    odoo_args.append(f"--addons-path={args.addons_path or default_addons_path(odoo)}")
     if fresh:
         sh("dropdb", "-h", args.db_host, "--if-exists", args.db)
         sh("createdb", "-h", args.db_host, args.db)
