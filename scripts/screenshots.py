@@ -142,6 +142,12 @@ def main():
                 ".o_view_controller",
                 None,
             ),
+            (
+                "sales-inbox",
+                "/odoo/action-crm_mail_channel.action_sales_inbox",
+                ".o_action_manager .o_action",
+                None,
+            ),
         ]
         for name, path, selector, tab in shots:
             browser.goto(f"{args.url}{path}", settle=3)
