@@ -50,6 +50,7 @@ from . import crm_email_tracking_event_status
 from . import crm_email_insights_status
 from . import mail_mail_insights
 from . import mail_thread_insights
+from . import crm_insights_filter_mixin
 from . import res_partner_insights_status
 from . import crm_lead_insights_status
 from . import crm_email_template_report
