@@ -17,6 +17,22 @@ from .crm_mail_domain import SECRET_CODE
 
 _logger = logging.getLogger(__name__)
 
+
+def code_refused_notification(env, message):
+    """The notification of a refused verification code: a refused code does not raise, so
+    that the counted try commits with the request."""
+    return {
+        "type": "ir.actions.client",
+        "tag": "display_notification",
+        "params": {
+            "title": env._("Code not accepted"),
+            "message": message,
+            "type": "danger",
+            "sticky": False,
+        },
+    }
+
+
 # Tries at a domain's code are counted under this purpose, keyed by the domain name (a domain
 # removed and added again keeps its count).
 CODE_PURPOSE = "crm.mail.domain"
@@ -88,16 +104,7 @@ class CrmMailDomain(models.Model):
         ok, message = self._try_code(code)
         if ok:
             return True
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": self.env._("Code not accepted"),
-                "message": message,
-                "type": "danger",
-                "sticky": False,
-            },
-        }
+        return code_refused_notification(self.env, message)
 
     def action_open_code_wizard(self):
         self.ensure_one()

@@ -1,5 +1,7 @@
 from odoo import fields, models
 
+from ..models.crm_mail_domain_code import code_refused_notification
+
 
 class CrmDropboxSenderCodeWizard(models.TransientModel):
     """Typing the code emailed to a BCC dropbox sender address."""
@@ -17,14 +19,4 @@ class CrmDropboxSenderCodeWizard(models.TransientModel):
         ok, message = self.sender_id._try_code(self.code)
         if ok:
             return {"type": "ir.actions.act_window_close"}
-        # Not an error: the counted try must commit with the request.
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": self.env._("Code not accepted"),
-                "message": message,
-                "type": "danger",
-                "sticky": False,
-            },
-        }
+        return code_refused_notification(self.env, message)
