@@ -300,7 +300,8 @@ class Bench:
             f"{picked and round(picked, 1)} s (refresh every 10 s)"
         )
         print(
-            f"push service RSS: {rss_empty:.0f} MB with no mailbox (Odoo registry loaded), "
+            f"push service RSS: {rss_empty:.0f} MB with no mailbox (no Odoo registry: "
+            "crm_mail_channel_core.push_main), "
             f"{rss_full:.0f} MB with {len(ids)} idle mailboxes "
             f"(+{(rss_full - rss_empty) * 1024 / len(ids):.0f} KB per mailbox); target <= 100 MB"
         )

@@ -2,7 +2,7 @@
     "name": "CRM Mail Channel",
     "summary": "Sync users' mailboxes into CRM: emails on contacts, companies and deals, "
     "with sharing rules, deal linking and domain authentication",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.3.0",
     "category": "Sales/CRM",
     "website": "https://github.com/crm-mail-channel/crm_mail_channel",
     "author": "crm_mail_channel developers",

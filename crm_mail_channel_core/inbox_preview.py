@@ -285,13 +285,14 @@ class PreviewCache:
         self._entries: dict[Hashable, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable):
+    def get(self, key: Hashable, stale: bool = False):
+        """The value, or None once older than ``ttl``; ``stale``: whatever its age (kept until
+        evicted by ``put``, for when the mailbox cannot be read now)."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            if self.clock() - entry[0] > self.ttl:
-                del self._entries[key]
+            if not stale and self.clock() - entry[0] > self.ttl:
                 return None
             return entry[1]
 

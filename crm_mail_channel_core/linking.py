@@ -43,25 +43,26 @@ REASONS = (REASON_THREAD, REASON_SENT_FROM_DEAL, REASON_SINGLE_OPEN_DEAL, REASON
 _BRACKETED = re.compile(r"<([^<>\s]+)>")
 
 
+def _message_id_tokens(value: str | Iterable[str] | None) -> list[str]:
+    """Every Message-ID of a header value, in order, duplicates included."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        found = _BRACKETED.findall(value)
+        if found:
+            return [f"<{item}>" for item in found]
+        return [normalize_message_id(token) for token in value.split()]
+    return [normalize_message_id(item) for item in value]
+
+
 def parse_message_ids(value: str | Iterable[str] | None) -> list[str]:
     """The Message-IDs of a References / In-Reply-To value, in order, without duplicates.
 
     Accepts the raw header (``"<a@x> <b@y>"``, folded or not) or an iterable of ids. Ids
     written without angle brackets (seen from some clients) are accepted too.
     """
-    if not value:
-        return []
-    if isinstance(value, str):
-        found = _BRACKETED.findall(value)
-        tokens = (
-            [f"<{item}>" for item in found]
-            if found
-            else [normalize_message_id(token) for token in value.split()]
-        )
-    else:
-        tokens = [normalize_message_id(item) for item in value]
     result: list[str] = []
-    for token in tokens:
+    for token in _message_id_tokens(value):
         if token and token not in result:
             result.append(token)
     return result
@@ -90,9 +91,11 @@ def ancestors(
     in_reply_to: str | Iterable[str] | None, references: str | Iterable[str] | None
 ) -> list[str]:
     """Ids this mail answers, nearest first: In-Reply-To, then References from last to first."""
+    # A References header listing an id twice (malformed, but seen) places it by its last
+    # occurrence, the one nearest the parent.
     result: list[str] = []
-    for token in parse_message_ids(in_reply_to) + list(reversed(parse_message_ids(references))):
-        if token not in result:
+    for token in parse_message_ids(in_reply_to) + list(reversed(_message_id_tokens(references))):
+        if token and token not in result:
             result.append(token)
     return result
 

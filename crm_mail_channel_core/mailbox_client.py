@@ -385,17 +385,25 @@ class ImapSession(_Session):
             )
 
     # messages
-    def search_uids(self, name: str, since: date | None = None, min_uid: int = 1) -> list[int]:
+    def search_uids(
+        self, name: str, since: date | None = None, min_uid: int = 1, max_uid: int | None = None
+    ) -> list[int]:
+        """UIDs of the folder from ``min_uid`` (to ``max_uid``), received since ``since``."""
+        if max_uid is not None and max_uid < max(min_uid, 1):
+            return []
         with _mapped(self.settings):
             self._select(name)
             criteria: list = []
-            if min_uid > 1:
+            if max_uid is not None:
+                criteria += ["UID", f"{max(min_uid, 1)}:{max_uid}"]
+            elif min_uid > 1:
                 criteria += ["UID", f"{min_uid}:*"]
             if since is not None:
                 criteria += ["SINCE", since]
             uids = self.client.search(criteria or ["ALL"])
             # "N:*" always matches the last message even when its UID is below N.
-            return sorted(int(u) for u in uids if int(u) >= min_uid)
+            top = max_uid if max_uid is not None else float("inf")
+            return sorted(int(u) for u in uids if min_uid <= int(u) <= top)
 
     def fetch_messages(
         self,

@@ -107,3 +107,24 @@ POP3_WARNING = (
     "(POP3 has no Sent folder), read/unread state is not kept in step with your mail program, "
     "and other folders are ignored. Messages are never deleted from the server."
 )
+
+
+def provider_family(preset_key: str | None, host: str | None) -> str:
+    """The provider whose limits a mailbox counts against: its named preset, else the preset
+    whose server it uses (mailboxes made by scripts or connected by a sign-in have no preset),
+    else "other". Job queues give each provider its own capacity (crm_mail_channel_queue_job).
+    """
+    preset = PROVIDER_PRESETS.get(preset_key or "")
+    if preset and preset.host:
+        return preset.key
+    host = (host or "").strip().lower().rstrip(".")
+    for candidate in PROVIDER_PRESETS.values():
+        if not candidate.host:
+            continue
+        domain = candidate.host.split(".", 1)[1]
+        if host == candidate.host or host.endswith("." + domain):
+            return candidate.key
+    return "other"
+
+
+PROVIDER_FAMILIES = (*(p.key for p in PROVIDER_PRESETS.values() if p.host), "other")

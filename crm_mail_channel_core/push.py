@@ -12,7 +12,11 @@ runs in one worker thread, one call at a time.
 - A dropped connection reconnects with exponential backoff; a throttling answer
   (``[THROTTLED]``, ``[UNAVAILABLE]``, "Too many simultaneous connections") backs off longer
   and is reported as ``throttled`` with the server's words, not as a failure.
-- POP3, STARTTLS-only and IDLE-less servers are not watched: ``polling`` (the cron polls them).
+- POP3 and IDLE-less servers are not watched: ``polling`` (the cron polls them). STARTTLS
+  servers are watched: the plain connection is upgraded before the login.
+- Each IDLE connection takes a slot of its account's connection budget first
+  (``connection_budget``, through the backend's ``take_slot``/``release_slot``): with none
+  free, the watcher reports ``waiting`` and tries again every ``slot_wait_seconds``.
 - Every ``refresh_seconds`` (10 s) the backend renews this service's leases and says which mailboxes
   it watches (``{mailbox_id: version}``): new ones start, gone ones stop, a changed version
   (new settings) restarts the watcher. Settings, and OAuth tokens, are asked for at every
@@ -62,7 +66,8 @@ WATCHING = "watching"  # in IDLE
 CONNECTING = "connecting"
 BACKOFF = "backoff"  # connection failed or dropped: retrying later
 THROTTLED = "throttled"  # the server asked to slow down: retrying much later
-POLLING = "polling"  # no push possible (POP3, no IDLE, STARTTLS): the cron polls it
+POLLING = "polling"  # no push possible (POP3, no IDLE): the cron polls it
+WAITING = "waiting"  # every connection of the account's budget is in use: retrying later
 STOPPED = "stopped"
 
 PUSH_EVENTS = frozenset({b"EXISTS", b"EXPUNGE", b"FETCH"})
@@ -85,6 +90,8 @@ class PushConfig:
     backoff_max: float = 300.0
     throttle_initial: float = 120.0
     throttle_max: float = 30 * 60.0
+    # No free slot in the account's connection budget: look again after this (with jitter).
+    slot_wait_seconds: float = 30.0
     timeout: float = 30.0
     # Notifications arriving within this delay go to the backend as one call.
     notify_delay: float = 0.05
@@ -115,9 +122,18 @@ class PushBackend(Protocol):
     def release(self) -> None:
         """The service stops: give its mailboxes back."""
 
+    # Optional (a backend without them sets no connection budget):
+    # take_slot(mailbox_id) -> bool: take a slot of the mailbox's account budget for its IDLE
+    #     connection, held until release_slot(mailbox_id) (or until the service dies).
+
 
 class Unsupported(Exception):
-    """This mailbox cannot be watched by push; the cron polls it."""
+    """This mailbox cannot be watched by push; the cron polls it. The message says why in a
+    few words ("server has no IDLE"): the mailbox form shows "Polling: <why>"."""
+
+
+class NoFreeConnection(Exception):
+    """Every connection of the mailbox's account budget is in use: wait for one."""
 
 
 def notification_kinds(lines: Sequence[bytes]) -> set[str]:
@@ -148,6 +164,7 @@ class Watcher:
         self.connects = 0  # successful logins
         self.idles = 0  # IDLE commands issued
         self.wakeups = 0  # IDLE notifications passed on
+        self.client_transport = None
         self._delay = 0.0
         self._throttle_delay = 0.0
 
@@ -159,7 +176,7 @@ class Watcher:
     async def run(self) -> None:
         while True:
             try:
-                settings = await self.service.call(self.service.backend.settings, self.mailbox_id)
+                settings = await self.service.settings(self.mailbox_id)
                 if settings is None:
                     # No usable settings now (no password, sign-in refused or its provider
                     # unreachable): the sync says why on the mailbox; look again later.
@@ -172,6 +189,11 @@ class Watcher:
             except Unsupported as exc:
                 self._set(POLLING, str(exc))
                 return
+            except NoFreeConnection:
+                self._set(WAITING)
+                delay = self.config.slot_wait_seconds
+                await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+                continue
             except Throttled as exc:
                 self._throttle_delay = _backoff(
                     self._throttle_delay, self.config.throttle_initial, self.config.throttle_max
@@ -200,12 +222,15 @@ class Watcher:
 
     async def _watch(self, settings: MailboxSettings) -> None:
         if settings.protocol != "imap":
-            raise Unsupported("POP3 has no push: the mailbox is checked every few minutes.")
-        if settings.security == "starttls":
-            raise Unsupported(
-                "Push needs SSL/TLS or no encryption (not STARTTLS): the mailbox is checked "
-                "every few minutes."
-            )
+            raise Unsupported("POP3 has no push")
+        if not await self.service.take_slot(self.mailbox_id):
+            raise NoFreeConnection()
+        try:
+            await self._watch_connected(settings)
+        finally:
+            await self.service.release_slot(self.mailbox_id)
+
+    async def _watch_connected(self, settings: MailboxSettings) -> None:
         lost = asyncio.Event()
         ctx = _ssl_context(settings) if settings.security == "ssl" else None
         client = aioimaplib.IMAP4(
@@ -220,6 +245,7 @@ class Watcher:
             await self._login(client, settings)
             self._keepalive(client)
             self.connects += 1
+            self.client_transport = client.protocol.transport  # TLS or not, for tests
             self._delay = self._throttle_delay = 0.0
             self._set(WATCHING)
             # Mail that came while nobody watched (service down, connection lost, lease taken
@@ -233,6 +259,8 @@ class Watcher:
     async def _login(self, client: aioimaplib.IMAP4, settings: MailboxSettings) -> None:
         try:
             await client.wait_hello_from_server()
+            if settings.security == "starttls":
+                await _starttls(client, settings)
             if settings.oauth2_token:
                 response = await client.xoauth2(settings.login, settings.oauth2_token)
             else:
@@ -248,10 +276,7 @@ class Watcher:
             raise AuthenticationFailed(detail=text)
         await asyncio.wait_for(client.protocol.capability(), settings.timeout)
         if not client.has_capability("IDLE"):
-            raise Unsupported(
-                "This server does not offer IMAP IDLE (push): the mailbox is checked every "
-                "few minutes."
-            )
+            raise Unsupported("server has no IDLE")
         response = await client.select("INBOX")
         if response.result != "OK":
             text = b" ".join(bytes(line) for line in response.lines).decode("utf-8", "replace")
@@ -317,6 +342,26 @@ class Watcher:
 _SSL_CONTEXTS: dict[tuple[bool, str | None], ssl.SSLContext] = {}
 
 
+async def _starttls(client: aioimaplib.IMAP4, settings: MailboxSettings) -> None:
+    """Upgrade the plain connection to TLS (RFC 3501 STARTTLS) before logging in.
+
+    aioimaplib knows the command but not the upgrade: asyncio's ``start_tls`` wraps the
+    protocol's transport, and the protocol writes through the new one from then on."""
+    protocol = client.protocol
+    command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+    response = await asyncio.wait_for(protocol.execute(command), settings.timeout)
+    if response.result != "OK":
+        text = b" ".join(bytes(line) for line in response.lines).decode("utf-8", "replace")
+        raise ServerError(detail=f"STARTTLS refused: {text}")
+    loop = asyncio.get_running_loop()
+    protocol.transport = await asyncio.wait_for(
+        loop.start_tls(
+            protocol.transport, protocol, _ssl_context(settings), server_hostname=settings.host
+        ),
+        settings.timeout,
+    )
+
+
 def _ssl_context(settings: MailboxSettings) -> ssl.SSLContext:
     """One SSL context per kind of check, shared by every watcher (loading the trust store
     for each of hundreds of connections would cost memory and time)."""
@@ -347,6 +392,7 @@ class PushService:
         self._changed: dict[int, tuple[str, str | None]] = {}
         self._wake_event: asyncio.Event | None = None
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-push-db")
+        self._apart = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-push-settings")
         self.notified: list[int] = []  # every mailbox id passed to notify(), for tests
         self.on_notify: Callable[[Sequence[int]], None] | None = None
         self._last_notify = 0.0
@@ -354,6 +400,31 @@ class PushService:
     # ---- database side, one call at a time ----------------------------------------------------
     async def call(self, func, *args):
         return await asyncio.get_running_loop().run_in_executor(self._db, func, *args)
+
+    async def settings(self, mailbox_id: int) -> MailboxSettings | None:
+        """A backend whose settings need no database connection of its own (they come from
+        another process) answers in a thread of their own: notifications never wait for them."""
+        if getattr(self.backend, "settings_apart", False):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._apart, self.backend.settings, mailbox_id)
+        return await self.call(self.backend.settings, mailbox_id)
+
+    # ---- connection budget (optional backend methods) ------------------------------------------
+    async def take_slot(self, mailbox_id: int) -> bool:
+        take = getattr(self.backend, "take_slot", None)
+        return True if take is None else bool(await self.call(take, mailbox_id))
+
+    async def release_slot(self, mailbox_id: int) -> None:
+        release = getattr(self.backend, "release_slot", None)
+        if release is None:
+            return
+        try:
+            # Shielded: a watcher being cancelled still gives its slot back.
+            await asyncio.shield(self.call(release, mailbox_id))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _logger.exception("Push: could not give back the connection of %s", mailbox_id)
 
     # ---- from watchers --------------------------------------------------------------------------
     def wake(self, mailbox_id: int) -> None:
@@ -442,6 +513,8 @@ class PushService:
         task.cancel()
         with contextlib.suppress(BaseException):
             await task
+        # A watcher cancelled while taking its slot may not have given it back.
+        await self.release_slot(mailbox_id)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Watch until ``stop`` is set (or the task is cancelled); then release the leases."""
@@ -475,3 +548,4 @@ class PushService:
             with contextlib.suppress(Exception):
                 await self.call(self.backend.release)
             self._db.shutdown(wait=False)
+            self._apart.shutdown(wait=False)

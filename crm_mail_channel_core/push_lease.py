@@ -28,12 +28,15 @@ __all__ = [
     "APP_PREFIX",
     "LEASE_TABLE_DDL",
     "application_name",
+    "candidates",
     "live_services",
     "make_holder",
     "mark_pushed",
+    "pushed_ids",
     "refresh_leases",
     "release_leases",
     "report_status",
+    "wake_crons",
 ]
 
 APP_PREFIX = "crm_mail_push:"
@@ -160,3 +163,58 @@ def report_status(cr, holder: str, statuses: Mapping[int, tuple[str, str | None]
             "WHERE mailbox_id = %s AND holder = %s",
             (status, (note or None) and note[:500], int(mailbox_id), holder),
         )
+
+
+def candidates(cr, states: Sequence[str]) -> dict[int, str]:
+    """``{mailbox_id: version}`` of every mailbox some push service should watch: active IMAP
+    mailboxes in one of ``states`` with a server and a login. The version changes with the
+    connection settings or the saved password (not with each sync)."""
+    cr.execute(
+        """
+        SELECT m.id, md5(concat_ws('|', m.protocol, m.host, m.port, m.security,
+                         m.ssl_verify, m.login, m.user_id, m.auth_type,
+                         s.fingerprint, s.value))
+          FROM crm_mailbox m
+     LEFT JOIN crm_mail_secret s ON s.res_model = 'crm.mailbox'
+               AND s.res_id = m.id AND s.key = 'password'
+         WHERE m.active AND m.protocol = 'imap' AND m.state = ANY(%s)
+           AND m.host IS NOT NULL AND m.login IS NOT NULL
+        """,
+        (list(states),),
+    )
+    return dict(cr.fetchall())
+
+
+def pushed_ids(cr, states: Sequence[str]) -> list[int]:
+    """Mailboxes whose server signalled mail since their last sync started (oldest first)."""
+    cr.execute(
+        f"""
+        SELECT m.id FROM crm_mailbox m
+          JOIN crm_mailbox_lease l ON l.mailbox_id = m.id
+         WHERE l.pushed_at > COALESCE(m.push_synced_at, '-infinity'::timestamp)
+           AND m.active AND m.state = ANY(%s)
+           AND (m.throttled_until IS NULL OR m.throttled_until < {NOW})
+         ORDER BY l.pushed_at
+        """,
+        (list(states),),
+    )
+    return [row[0] for row in cr.fetchall()]
+
+
+def wake_crons(cr, xmlids: Sequence[str]) -> int:
+    """Schedule the active crons named by ``xmlids`` now, as ``ir.cron._trigger()`` does; the
+    caller then commits and sends ``pg_notify('cron_trigger', dbname)`` on the ``postgres``
+    database (Odoo's cron threads listen there). Returns how many were scheduled."""
+    cr.execute(
+        f"""
+        INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, write_uid,
+                                     create_date, write_date)
+        SELECT c.id, {NOW}, 1, 1, {NOW}, {NOW}
+          FROM ir_cron c
+          JOIN ir_model_data d ON d.model = 'ir.cron' AND d.res_id = c.id
+         WHERE d.module || '.' || d.name = ANY(%s) AND c.active
+        RETURNING id
+        """,
+        (list(xmlids),),
+    )
+    return len(cr.fetchall())

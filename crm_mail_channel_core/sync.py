@@ -37,13 +37,23 @@ __all__ = [
 
 @dataclass
 class FolderState:
-    """The sync cursor of one folder, as the store keeps it."""
+    """The sync cursors of one folder, as the store keeps them.
+
+    ``last_uid`` is the new-mail cursor: every UID above it is new. A first sync run newest
+    first also has a backfill cursor: the UIDs below ``backfill_below`` received since
+    ``backfill_since`` are still to import (0: no backfill, or it is done). The counters are
+    what the user sees ("12,400 of 48,000").
+    """
 
     name: str
     role: str  # 'inbox' | 'sent'
     uidvalidity: int | None
     last_uid: int = 0
     highest_modseq: int | None = None
+    backfill_below: int = 0
+    backfill_since: date | None = None
+    backfill_total: int = 0
+    backfill_done: int = 0
 
 
 @dataclass
@@ -59,6 +69,11 @@ class SyncOptions:
     # stored (socket reads release the GIL). The store is still only called from the
     # caller's thread.
     prefetch: bool = True
+    # A first sync imports the window newest first (a backfill cursor going down while new
+    # mail keeps arriving above last_uid); False imports it oldest first.
+    newest_first: bool = True
+    # False holds the backfill (paused by the user); new mail is still imported.
+    backfill: bool = True
 
 
 # ---- what the driver hands to a store ---------------------------------------------------------
@@ -150,6 +165,7 @@ class FolderReport:
     flag_updates: int = 0
     backlog: int = 0  # left for the next run (time budget spent)
     last_uid: int = 0
+    backfill_remaining: int = 0  # first sync messages still to import below the backfill cursor
 
 
 @dataclass
@@ -157,7 +173,8 @@ class SyncReport:
     imported: int = 0
     quarantined: int = 0
     flag_updates: int = 0
-    backlog: int = 0
+    backlog: int = 0  # includes the backfill unless it is held (``SyncOptions.backfill``)
+    backfill_remaining: int = 0
     folders: dict[str, FolderReport] = field(default_factory=dict)
     finished: bool = True
 
@@ -355,6 +372,147 @@ def _start_state(store: SyncStore, role: str, name: str, uidvalidity: int) -> Fo
     return state
 
 
+def _import_chunks(
+    session: ImapSession,
+    store: SyncStore,
+    state: FolderState,
+    chunks: list[list[int]],
+    next_state: Callable[[FolderState, list[int], bool], FolderState],
+    options: SyncOptions,
+    clock: _Clock,
+    on_batch: Callable[[FolderState, int, int, int], None],
+) -> tuple[FolderState, int]:
+    """Fetch and store ``chunks`` in their order until the time budget is spent.
+
+    ``next_state(state, chunk, last)`` is the cursor saved with a chunk; ``on_batch`` gets the
+    new state, the UIDs handled and what was imported and quarantined. Returns the state and
+    the number of UIDs handled.
+    """
+    done = 0
+    total = sum(len(chunk) for chunk in chunks)
+    if chunks and clock.expired():
+        return state, 0
+    batches, close = _fetch_chunks(session, state.name, chunks, options)
+    try:
+        for chunk, fetched in batches:
+            # UIDs missing from the answer were expunged meanwhile: the cursor may pass them.
+            new_state = next_state(state, chunk, done + len(chunk) == total)
+            imported, quarantined = _store_fetched(store, state, fetched, options, new_state)
+            state = new_state
+            done += len(chunk)
+            on_batch(state, done, imported, quarantined)
+            if done < total and clock.expired():
+                break
+    finally:
+        close()
+    return state, done
+
+
+def _sync_new_mail(
+    session: ImapSession,
+    store: SyncStore,
+    state: FolderState,
+    uidnext: int,
+    options: SyncOptions,
+    clock: _Clock,
+    report: SyncReport,
+    folder_report: FolderReport,
+    progress: Callable[[str, int, int], None] | None,
+) -> tuple[FolderState, bool]:
+    """Import the mail above the new-mail cursor, oldest first.
+
+    A first sync run newest first imports nothing here: it starts the backfill below the
+    newest message of the window. Returns the state and whether a backfill started (its
+    cursor not saved yet).
+    """
+    first = state.last_uid <= 0 and not state.backfill_below
+    if not first and uidnext <= state.last_uid + 1:
+        return state, False
+    uids = session.search_uids(
+        state.name, since=options.since if first else None, min_uid=state.last_uid + 1
+    )
+    if first and options.newest_first and uids:
+        started = replace(
+            state,
+            last_uid=uids[-1],
+            backfill_below=uids[-1] + 1,
+            backfill_since=options.since,
+            backfill_total=len(uids),
+            backfill_done=0,
+        )
+        return started, True
+    chunks = [uids[i : i + options.batch_size] for i in range(0, len(uids), options.batch_size)]
+
+    def on_batch(new_state, done, imported, quarantined):
+        report.add(folder_report, imported, quarantined)
+        if progress:
+            progress(state.name, done, len(uids))
+
+    state, done = _import_chunks(
+        session,
+        store,
+        state,
+        chunks,
+        lambda current, chunk, _last: replace(current, last_uid=max(chunk)),
+        options,
+        clock,
+        on_batch,
+    )
+    if done < len(uids):
+        folder_report.backlog = len(uids) - done
+        report.backlog += folder_report.backlog
+        report.finished = False
+    return state, False
+
+
+def _backfill(
+    session: ImapSession,
+    store: SyncStore,
+    state: FolderState,
+    options: SyncOptions,
+    clock: _Clock,
+    report: SyncReport,
+    folder_report: FolderReport,
+    progress: Callable[[str, int, int], None] | None,
+) -> FolderState:
+    """Import the first sync window below the backfill cursor, newest first.
+
+    Each batch saves the backfill cursor (the lowest UID imported) with its mail, so an
+    interrupted backfill resumes where it stopped; the last one sets it to 0 (done).
+    """
+    uids = session.search_uids(
+        state.name, since=state.backfill_since, max_uid=state.backfill_below - 1
+    )
+    # Mail deleted on the server meanwhile no longer counts.
+    state = replace(state, backfill_total=state.backfill_done + len(uids))
+    if not uids:
+        done_state = replace(state, backfill_below=0)
+        store.store_batch(state, [], [], done_state)
+        return done_state
+    newest = uids[::-1]
+    chunks = [
+        sorted(newest[i : i + options.batch_size])
+        for i in range(0, len(newest), options.batch_size)
+    ]
+
+    def next_state(current, chunk, last):
+        return replace(
+            current,
+            backfill_below=0 if last else min(chunk),
+            backfill_done=current.backfill_done + len(chunk),
+        )
+
+    def on_batch(new_state, _done, imported, quarantined):
+        report.add(folder_report, imported, quarantined)
+        if progress:
+            progress(state.name, new_state.backfill_done, new_state.backfill_total)
+
+    state, _done = _import_chunks(
+        session, store, state, chunks, next_state, options, clock, on_batch
+    )
+    return state
+
+
 def run_imap_sync(
     session: ImapSession,
     store: SyncStore,
@@ -362,9 +520,14 @@ def run_imap_sync(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> SyncReport:
     """Sync INBOX and Sent into ``store``. Raises ServerError on a dropped connection after
-    persisting every completed batch; the next run resumes from the stored cursor."""
+    persisting every completed batch; the next run resumes from the stored cursors.
+
+    New mail of every folder comes first, then the backfills of first syncs (newest first),
+    as far as the time budget goes.
+    """
     report = SyncReport()
     clock = _Clock(options.max_seconds)
+    backfills: list[tuple[FolderState, FolderReport, bool]] = []
     for ref in session.list_sync_folders():
         status = session.folder_status(ref.name)
         state = _start_state(store, ref.role, ref.name, status.uidvalidity)
@@ -378,40 +541,28 @@ def run_imap_sync(
         elif state.last_uid <= 0:
             state = replace(state, highest_modseq=status.highestmodseq)
 
-        first = state.last_uid <= 0
-        if status.uidnext <= state.last_uid + 1 and not first:
-            uids: list[int] = []
-        else:
-            uids = session.search_uids(
-                ref.name, since=options.since if first else None, min_uid=state.last_uid + 1
-            )
-        chunks = [uids[i : i + options.batch_size] for i in range(0, len(uids), options.batch_size)]
-        done = 0
-        if chunks and clock.expired():
-            batches, close = iter(()), lambda: None
-        else:
-            batches, close = _fetch_chunks(session, ref.name, chunks, options)
-        try:
-            for chunk, fetched in batches:
-                # UIDs missing from the answer were expunged meanwhile: the cursor may pass them.
-                new_state = replace(state, last_uid=max(chunk))
-                imported, quarantined = _store_fetched(store, state, fetched, options, new_state)
-                state = new_state
-                done += len(chunk)
-                report.add(folder_report, imported, quarantined)
-                if progress:
-                    progress(ref.name, done, len(uids))
-                if done < len(uids) and clock.expired():
-                    break
-        finally:
-            close()
-        if done < len(uids):
-            folder_report.backlog = len(uids) - done
-            report.backlog += folder_report.backlog
-            report.finished = False
+        state, started = _sync_new_mail(
+            session, store, state, status.uidnext, options, clock, report, folder_report, progress
+        )
         folder_report.last_uid = state.last_uid
+        if state.backfill_below:
+            backfills.append((state, folder_report, started))
         if not report.finished:
             break
+    for state, folder_report, started in backfills:
+        if options.backfill and report.finished and not clock.expired():
+            state = _backfill(
+                session, store, state, options, clock, report, folder_report, progress
+            )
+        elif started:
+            store.store_batch(state, [], [], state)  # the backfill waits: keep its start
+        remaining = state.backfill_total - state.backfill_done if state.backfill_below else 0
+        folder_report.backfill_remaining = remaining
+        report.backfill_remaining += remaining
+        if remaining and options.backfill:
+            folder_report.backlog += remaining
+            report.backlog += remaining
+            report.finished = False
     return report
 
 

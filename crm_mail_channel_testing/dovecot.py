@@ -421,6 +421,11 @@ service anvil {{
         finally:
             _logout(client)
 
+    def connection_count(self, login: str) -> int:
+        """Logged-in IMAP and POP3 connections of ``login`` now (``doveadm who``)."""
+        out = self.doveadm("who", "-1", login, check=False).stdout
+        return sum(1 for line in out.splitlines()[1:] if line.split()[:1] == [login])
+
     def kick_user(self, login: str) -> None:
         """Disconnect every session of a user (a server-side dropped connection)."""
         self.doveadm("kick", login, check=False)

@@ -91,6 +91,19 @@ elif [ -n "${ODOO_PATH:-}" ]; then
     log "Odoo 18.0 from $ODOO_PATH is already installed for python3"
 fi
 
+# ---- OCA queue_job, for the bridge crm_mail_channel_queue_job (its tests are layer 2d) ----------
+# --no-deps: the wheel requires "odoo", which pip would otherwise fetch from PyPI over the
+# checkout; its one other requirement, requests, is in scripts/odoo18-requirements.txt. Newer
+# 18.0 releases use odoo.api.private, which older Odoo 18.0 checkouts lack.
+QUEUE_JOB_VERSION=18.0.1.7.0.1
+queue_job_installed=$(cd /tmp && python3 -c \
+    'import importlib.metadata as m; print(m.version("odoo-addon-queue-job"))' 2>/dev/null || true)
+if (cd /tmp && python3 -c "import odoo.release" 2>/dev/null) \
+    && [ "$queue_job_installed" != "$QUEUE_JOB_VERSION" ]; then
+    log "installing odoo-addon-queue-job==$QUEUE_JOB_VERSION (no dependencies)"
+    pip_install --no-deps "odoo-addon-queue-job==$QUEUE_JOB_VERSION"
+fi
+
 # ---- this project ------------------------------------------------------------------------------
 stamp=.run/bootstrap.stamp
 mkdir -p .run

@@ -38,6 +38,9 @@ def main():
         "layer 2a (Odoo runner)": odoo_runner_counts(runner_log),
         "layer 2b (pytest-odoo)": junit_counts(results / "layer2.xml"),
         "layer 2c (update from the previous release)": junit_counts(results / "upgrade.xml"),
+        "layer 2d (queue_job bridge, Odoo runner)": odoo_runner_counts(
+            results / "odoo-queue-job.log"
+        ),
     }
     passed = failed = skipped = 0
     print("\n=== Summary")
@@ -46,7 +49,12 @@ def main():
         print("lint: clean" if lint.read_text().strip() == "0" else "lint: FAILED (see above)")
     for name, counts in layers.items():
         if counts is None:
-            print(f"{name}: not run")
+            why = (
+                " (queue_job not installed)"
+                if name.startswith("layer 2d") and (results / "queue-job.not-run").exists()
+                else ""
+            )
+            print(f"{name}: not run{why}")
             continue
         print(f"{name}: {counts[0]} passed, {counts[1]} failed, {counts[2]} skipped")
         passed, failed, skipped = passed + counts[0], failed + counts[1], skipped + counts[2]

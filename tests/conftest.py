@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+
+import psycopg2
 import pytest
 
 from crm_mail_channel_core.mailbox_client import MailboxSettings
@@ -36,3 +40,26 @@ def pop3_settings(dovecot, login, password, security="none", **kw) -> MailboxSet
 @pytest.fixture
 def imap_cfg(dovecot, mail_user) -> MailboxSettings:
     return imap_settings(dovecot, *mail_user)
+
+
+# The local PostgreSQL of the test machine (trust authentication).
+PG = {"host": "127.0.0.1", "user": "root"}
+
+
+@contextlib.contextmanager
+def scratch_database(prefix: str, ddl: str):
+    """A new PostgreSQL database holding the tables ``ddl`` creates; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(dbname="postgres", **PG)
+    admin.autocommit = True
+    with admin.cursor() as cr:
+        cr.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with psycopg2.connect(dbname=name, **PG) as conn, conn.cursor() as cr:
+            cr.execute(ddl)
+        conn.close()
+        yield name
+    finally:
+        with admin.cursor() as cr:
+            cr.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

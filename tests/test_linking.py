@@ -1,7 +1,7 @@
 """Layer 1: deal linking and threading decisions (no Odoo)."""
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from crm_mail_channel_core.linking import (
@@ -128,6 +128,13 @@ _ids = st.from_regex(r"<[a-z0-9]{1,8}@[a-z]{1,5}\.test>", fullmatch=True)
     links=st.dictionaries(_ids, st.integers(1, 50), max_size=6),
     open_ids=st.lists(st.integers(1, 50), max_size=5),
     setting=st.booleans(),
+)
+@example(  # an id listed twice counts where it is nearest the parent
+    own="<z@x.test>",
+    refs=["<a@x.test>", "<b@x.test>", "<a@x.test>"],
+    links={"<a@x.test>": 1, "<b@x.test>": 2},
+    open_ids=[],
+    setting=False,
 )
 def test_property_never_guesses_among_several_deals(own, refs, links, open_ids, setting):
     decision = decide_deal(

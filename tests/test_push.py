@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import uuid
 from datetime import datetime
 
 import psycopg2
@@ -17,7 +16,7 @@ from crm_mail_channel_core.errors import Throttled, throttle_reason
 from crm_mail_channel_core.mailbox_client import map_error
 from crm_mail_channel_testing.imap_faults import CuttingProxy, ThrottlingImapServer
 from crm_mail_channel_testing.samples import make_message
-from tests.conftest import imap_settings, pop3_settings
+from tests.conftest import PG, imap_settings, pop3_settings, scratch_database
 
 # How long a test waits for something that should happen in well under a second: a guard
 # against hanging, not a latency assertion.
@@ -199,18 +198,40 @@ def test_reconnects_after_a_network_cut(dovecot, mail_user):
         proxy.stop()
 
 
-def test_pop3_and_starttls_are_polled_not_watched(dovecot, mail_user):
+def test_pop3_is_polled_not_watched(dovecot, mail_user):
     async def scenario():
-        backend = FakeBackend(
-            {
-                1: ("v", pop3_settings(dovecot, *mail_user)),
-                2: ("v", imap_settings(dovecot, *mail_user, security="starttls")),
-            }
-        )
+        backend = FakeBackend({1: ("v", pop3_settings(dovecot, *mail_user))})
         async with running(push.PushService(backend, fast_config())) as service:
-            await until(lambda: status(service, 1) == status(service, 2) == push.POLLING, "polling")
-            assert watcher(service, 1).connects == watcher(service, 2).connects == 0
+            await until(lambda: status(service, 1) == push.POLLING, "polling")
+            assert watcher(service, 1).connects == 0
             assert "POP3" in watcher(service, 1).note
+
+    asyncio.run(scenario())
+
+
+def test_starttls_watcher_upgrades_the_connection_then_idles(dovecot, mail_user):
+    async def scenario():
+        settings = imap_settings(dovecot, *mail_user, security="starttls")
+        backend = FakeBackend({1: ("v", settings)})
+        async with running(push.PushService(backend, fast_config())) as service:
+            await until(lambda: status(service) == push.WATCHING, "IDLE over STARTTLS")
+            transport = watcher(service).client_transport
+            assert transport.get_extra_info("ssl_object") is not None  # really encrypted
+            before = watcher(service).wakeups
+            await append(dovecot, mail_user)
+            await until(lambda: watcher(service).wakeups > before, "the IDLE notification")
+
+    asyncio.run(scenario())
+
+
+def test_starttls_with_a_certificate_that_does_not_verify_is_not_watched(dovecot, mail_user):
+    async def scenario():
+        settings = imap_settings(dovecot, *mail_user, security="starttls", ssl_verify=True)
+        backend = FakeBackend({1: ("v", settings)})
+        async with running(push.PushService(backend, fast_config())) as service:
+            await until(lambda: status(service) == push.BACKOFF, "a refused certificate")
+            assert watcher(service).connects == 0
+            assert "certificate" in (watcher(service).note or "").lower()
 
     asyncio.run(scenario())
 
@@ -256,25 +277,10 @@ def test_refresh_starts_stops_and_restarts_watchers(dovecot, mail_user):
 
 
 # ---- leases on a real PostgreSQL ---------------------------------------------------------------
-PG = {"host": "127.0.0.1", "user": "root"}
-
-
 @pytest.fixture
 def lease_db():
-    name = f"cmc_push_l1_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(dbname="postgres", **PG)
-    admin.autocommit = True
-    with admin.cursor() as cr:
-        cr.execute(f'CREATE DATABASE "{name}"')
-    try:
-        with psycopg2.connect(dbname=name, **PG) as conn, conn.cursor() as cr:
-            cr.execute(push_lease.LEASE_TABLE_DDL)
-        conn.close()
+    with scratch_database("cmc_push_l1", push_lease.LEASE_TABLE_DDL) as name:
         yield name
-    finally:
-        with admin.cursor() as cr:
-            cr.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 class Service:

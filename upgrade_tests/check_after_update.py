@@ -45,6 +45,15 @@ if colleague and not colleague.is_colleague_mail:
     # carol@ourco.example is a plain contact: only the company's domain makes it colleague
     # mail, and no company domain is set here, so it stays as it was.
     pass
+# Folders synced before newest-first backfills existed read as fully synced: no backfill to
+# run, no progress shown, nothing paused; the health fields compute.
+for folder in env["crm.mailbox.folder"].search([]):
+    if folder.backfill_below or folder.backfill_total:
+        problems.append(f"folder {folder.name} of {folder.mailbox_id.login} has a backfill")
+for mailbox in env["crm.mailbox"].search([]):
+    if mailbox.first_sync_progress or mailbox.first_sync_paused:
+        problems.append(f"mailbox {mailbox.login} shows a first sync after the update")
+    mailbox.read(["push_status"])
 # First syncs after the update: incremental, then a full re-read of every folder.
 for mailbox in env["crm.mailbox"].search([]):
     mailbox.with_user(mailbox.user_id).action_sync_now()

@@ -1,1 +1,1 @@
-from . import crm_mail_push
+from . import crm_mail_push, crm_mail_push_settings

@@ -6,66 +6,25 @@
 It watches every connected IMAP mailbox with IDLE (crm_mail_channel_core.push) and, when a
 server signals new mail, wakes the sync cron of the Odoo server(s) on the same database.
 Several may run over one database (on one or more hosts): they share the mailboxes through
-lease rows (crm.mailbox.lease). Its database connections: Odoo's pool, used by one thread at
-a time (one connection to the database, one to ``postgres`` for waking the cron).
+lease rows (crm.mailbox.lease).
 
-aioimaplib is imported here, when the command runs, not when the addon loads: the Odoo
-servers themselves never need it.
+This command only reads Odoo's configuration: it then replaces its process with
+``python3 -m crm_mail_channel_core.push_main``, which holds no Odoo registry (most of an Odoo
+process's memory). That process talks to the database in plain SQL over one connection
+(plus one to ``postgres`` to wake the cron threads) and asks ``crm_mail_push_settings``, a
+short-lived Odoo process, for the mailboxes' connection settings.
 """
 
 import argparse
-import asyncio
-import logging
+import json
 import os
-import signal
 import sys
 from pathlib import Path
 
-from odoo import SUPERUSER_ID, api
 from odoo.cli import Command
-from odoo.modules.registry import Registry
 from odoo.tools import config
 
 from crm_mail_channel_core import push_lease
-
-_logger = logging.getLogger(__name__)
-
-
-class OdooPushBackend:
-    """crm_mail_channel_core.push.PushBackend over an Odoo registry: each call is one
-    transaction in superuser mode (the service runs them one at a time, in one thread)."""
-
-    def __init__(self, registry, holder, lease_seconds):
-        self.registry = registry
-        self.holder = holder
-        self.lease_seconds = lease_seconds
-        self.refreshes = 0
-
-    def _call(self, method, *args):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            return getattr(env["crm.mailbox"], method)(*args)
-
-    def refresh(self):
-        self.refreshes += 1
-        leased = self._call("_crm_push_refresh", self.holder, self.lease_seconds)
-        self.retrigger()
-        return leased
-
-    def retrigger(self):
-        self._call("_crm_push_retrigger")
-
-    def settings(self, mailbox_id):
-        return self._call("_crm_push_settings", mailbox_id)
-
-    def notify(self, mailbox_ids):
-        self._call("_crm_push_notify", list(mailbox_ids))
-
-    def report(self, statuses):
-        self._call("_crm_push_report", self.holder, dict(statuses))
-
-    def release(self):
-        self._call("_crm_push_release", self.holder)
 
 
 def make_parser():
@@ -80,38 +39,62 @@ def make_parser():
     return parser
 
 
+def libpq_environment(holder):
+    """libpq's variables for Odoo's database options (the password never in a command line)."""
+    env = {
+        "PGHOST": config["db_host"] or "",
+        "PGPORT": str(config["db_port"] or ""),
+        "PGUSER": config["db_user"] or "",
+        "PGPASSWORD": config["db_password"] or "",
+        "PGSSLMODE": config["db_sslmode"] or "",
+        # Every connection of the service carries the holder's name: the other services
+        # count the live ones in pg_stat_activity (crm_mail_channel_core.push_lease).
+        "PGAPPNAME": push_lease.application_name(holder),
+    }
+    return {key: value for key, value in env.items() if value}
+
+
+def push_environment(opts, odoo_args, dbname, holder):
+    """The environment of crm_mail_channel_core.push_main."""
+    settings_command = [
+        sys.executable,
+        "-m",
+        "odoo",
+        f"--addons-path={config['addons_path']}",
+        "crm_mail_push_settings",
+        *odoo_args,
+        "--log-level=warn",
+    ]
+    env = dict(os.environ)
+    env.update(libpq_environment(holder))
+    env["CRM_MAIL_PUSH"] = json.dumps(
+        {
+            "dbname": dbname,
+            "holder": holder,
+            "refresh_seconds": opts.push_refresh,
+            "lease_seconds": opts.push_lease,
+            "reidle_seconds": opts.push_reidle,
+            "settings_command": settings_command,
+            "log_level": config["log_level"],
+            "logfile": config["logfile"] or None,
+        }
+    )
+    return env
+
+
 class CrmMailPush(Command):
     """Watch CRM mailboxes with IMAP IDLE: new mail synced within seconds (crm_mail_channel)"""
 
     name = "crm_mail_push"
 
     def run(self, args):
-        from crm_mail_channel_core import push  # aioimaplib: only in this command
-
         opts, odoo_args = make_parser().parse_known_args(args)
-        holder = push_lease.make_holder()
-        # Every connection of this process carries the holder's name: the other services
-        # count the live ones in pg_stat_activity (crm_mail_channel_core.push_lease).
-        os.environ["ODOO_PGAPPNAME"] = push_lease.application_name(holder)
-        config.parse_config(odoo_args, setup_logging=True)
+        config.parse_config(odoo_args, setup_logging=False)
         dbname = (config["db_name"] or "").split(",")[0].strip()
         if not dbname:
             sys.exit("crm_mail_push: give the database with -d DB")
-        registry = Registry(dbname)
-        if "crm.mailbox.lease" not in registry:
-            sys.exit(f"crm_mail_push: crm_mail_channel is not installed in {dbname}")
-        backend = OdooPushBackend(registry, holder, opts.push_lease)
-        cfg = push.PushConfig(
-            refresh_seconds=opts.push_refresh,
-            lease_seconds=opts.push_lease,
-            reidle_seconds=opts.push_reidle,
-        )
-        _logger.info("crm_mail_push %s watching database %s", holder, dbname)
-        asyncio.run(self._serve(push.PushService(backend, cfg)))
-
-    async def _serve(self, service):
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await service.run(stop)
+        env = push_environment(opts, odoo_args, dbname, push_lease.make_holder())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # The same process (pid) goes on without Odoo loaded.
+        os.execve(sys.executable, [sys.executable, "-m", "crm_mail_channel_core.push_main"], env)

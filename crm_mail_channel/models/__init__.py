@@ -8,6 +8,8 @@ from . import crm_mailbox_sent_copy
 from . import crm_mailbox_auth
 from . import crm_mailbox_lease  # push service (IMAP IDLE)
 from . import crm_mailbox_push
+from . import crm_mailbox_budget  # one connection budget per account
+from . import crm_mailbox_backfill  # first sync newest first, pause/resume
 from . import crm_mailbox_folder
 from . import crm_mailbox_quarantine
 from . import crm_mailbox_unmatched

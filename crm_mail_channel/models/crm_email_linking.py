@@ -140,6 +140,59 @@ class CrmEmail(models.Model):
             if batch:
                 batch.write(vals)
 
+    def _crm_relink_descendants(self, mailbox):
+        """Answers stored before the mail they answer follow it, as an oldest-first sync gives.
+
+        A first sync runs newest first while new mail keeps arriving, so a reply can be stored
+        before its parent. ``self`` are emails just stored in ``mailbox``: the mailbox's emails
+        answering the linked ones are decided again with the whole thread known, nearest
+        linked ancestor first (and in turn their own answers). Only a thread link is taken
+        from that: the other decisions depend on the contacts' deals when the email was
+        stored, and stay. Links set by a user or sent from a deal are left alone.
+        """
+        # sudo: links are decisions of the sync itself; parents are followed as the mailbox
+        # owner (self.env.uid) may see them (_crm_thread_links), in that owner's mailbox only.
+        Email = self.sudo()
+        done = set(self.ids)
+        linked = Email.browse(self.ids).filtered("lead_id")
+        while linked:
+            answered = set(linked.mapped("message_id"))
+            keys = answered | {key for key in linked.mapped("thread_key") if key}
+            candidates = Email.search(
+                [
+                    ("thread_key", "in", list(keys)),
+                    ("presence_ids.mailbox_id", "=", mailbox.id),
+                    ("id", "not in", list(done)),
+                ]
+            ).filtered(
+                lambda e, answered=answered: (
+                    e.link_reason not in ("manual", "sent_from_deal")
+                    and answered & set(linking.ancestors(e.in_reply_to, e.references))
+                )
+            )
+            done.update(candidates.ids)
+            candidates = candidates.sorted(lambda e: (e.date or fields.Datetime.now(), e.id))
+            parents = {
+                ref for e in candidates for ref in linking.ancestors(e.in_reply_to, e.references)
+            }
+            thread_links = self._crm_thread_links(parents)
+            linked = Email.browse()
+            for email in candidates:
+                decision = linking.decide_deal(
+                    message_id=email.message_id,
+                    in_reply_to=email.in_reply_to,
+                    references=email.references,
+                    thread_links=thread_links,
+                )
+                if decision.reason != linking.REASON_THREAD:
+                    continue
+                thread_links[email.message_id] = decision.lead_id
+                if (email.lead_id.id, email.link_reason) != (decision.lead_id, "thread"):
+                    email.write(
+                        {"lead_id": decision.lead_id, "link_reason": "thread", "needs_deal": False}
+                    )
+                    linked |= email
+
     @api.model
     def _crm_link_single_open_deal(self):
         return bool(

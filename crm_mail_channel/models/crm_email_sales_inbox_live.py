@@ -60,15 +60,24 @@ class CrmEmail(models.Model):
         key = self._sales_inbox_cache_key(mailbox)
         previews = None if refresh else LIVE_CACHE.get(key)
         if previews is None:
-            try:
-                # sudo: the current user's own mailbox (_sales_inbox_mailbox), for its password.
-                settings = mailbox.sudo()._mailbox_settings(timeout=15)
-                with mailbox_client.open_session(settings) as session:
-                    previews = inbox_preview.fetch_inbox_previews(session)
-            except errors.MailChannelError as exc:
-                return [], exc.user_message
-            except UserError as exc:
-                return [], exc.args[0]
+            # sudo: the current user's own mailbox (_sales_inbox_mailbox), for its password.
+            mailbox = mailbox.sudo()
+            with mailbox._crm_connection_slot() as free:
+                if not free:
+                    # Every connection to the account is in use (push, sync...): what was
+                    # read last, however old, or a plain note.
+                    stale = LIVE_CACHE.get(key, stale=True)
+                    if stale is not None:
+                        return stale, False
+                    return [], self.env._("Your mailbox is busy; try again in a moment.")
+                try:
+                    settings = mailbox._mailbox_settings(timeout=15)
+                    with mailbox_client.open_session(settings) as session:
+                        previews = inbox_preview.fetch_inbox_previews(session)
+                except errors.MailChannelError as exc:
+                    return [], exc.user_message
+                except UserError as exc:
+                    return [], exc.args[0]
             LIVE_CACHE.put(key, previews)
         return previews, False
 
@@ -190,8 +199,12 @@ class CrmEmail(models.Model):
             return 0  # no mailbox, or a sync is running and will import it
         store = MailboxStore(mailbox)
         try:
-            with mailbox_client.open_session(mailbox._mailbox_settings(timeout=15)) as session:
-                store.rescan(session, mailbox._sync_options())
+            with mailbox._crm_connection_slot() as free:
+                if not free:
+                    return 0  # every connection is in use: the next sync imports it
+                settings = mailbox._mailbox_settings(timeout=15)
+                with mailbox_client.open_session(settings) as session:
+                    store.rescan(session, mailbox._sync_options())
         except (errors.MailChannelError, UserError) as exc:
             _logger.info(
                 "SalesInbox: past mail of mailbox %s left to the sync: %s", mailbox.id, exc

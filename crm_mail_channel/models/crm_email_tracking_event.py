@@ -1,8 +1,10 @@
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from .orm_seams import check_access_in_sql
 
 EVENT_TYPES = [("open", "Open"), ("click", "Click"), ("reply", "Reply"), ("bounce", "Bounce")]
+PURGE_BATCH_SIZE = 10000
 ORIGINS = [
     ("human", "Recipient"),
     ("proxy", "Image proxy"),
@@ -51,16 +53,37 @@ class CrmEmailTrackingEvent(models.Model):
         return check_access_in_sql(self, operation, super()._check_access)
 
     @api.model
-    def _crm_purge_old_events(self):
-        """Purge raw events older than the retention setting (cron); counters stay."""
+    def _crm_purge_old_events(self, batch_size=PURGE_BATCH_SIZE):
+        """Purge raw events older than the retention setting (cron); counters stay.
+
+        One batch per call in plain SQL (events have no hooks; the counters live on
+        crm.email.tracking); the cron's progress report makes Odoo call again, committing in
+        between, while old events remain."""
         days = self.env["crm.email.tracking"]._crm_param_int(
             "crm_mail_channel.insights_retention_days", 100
         )
         if days <= 0:
             return 0
         limit = fields.Datetime.subtract(fields.Datetime.now(), days=days)
-        # sudo: maintenance; purges by age only, whatever the owner.
-        old = self.sudo().search([("event_date", "<", limit)])
-        count = len(old)
-        old.unlink()
-        return count
+        self.flush_model(["event_date"])
+        self.env.cr.execute(
+            SQL(
+                """DELETE FROM crm_email_tracking_event WHERE id IN (
+                       SELECT id FROM crm_email_tracking_event WHERE event_date < %s
+                        ORDER BY id LIMIT %s)""",
+                limit,
+                batch_size,
+            )
+        )
+        done = self.env.cr.rowcount
+        remaining = 0
+        if done >= batch_size:
+            self.env.cr.execute(
+                SQL("SELECT count(*) FROM crm_email_tracking_event WHERE event_date < %s", limit)
+            )
+            remaining = self.env.cr.fetchone()[0]
+        if done:
+            self.invalidate_model()
+            self.env["crm.email.tracking"].invalidate_model(["event_ids"])
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        return done

@@ -33,6 +33,8 @@ SYNC_INTERVAL_MINUTES = 4
 # (one stored, the next fetched): 100 keeps peak memory low with mail carrying attachments,
 # at the same speed as 200 (bench/bench_sync.py).
 SYNC_BATCH_SIZE = 100
+# _sync did not start (no free connection to the account, crm_mailbox_budget.py): still due.
+SYNC_DEFERRED = "deferred"
 
 
 class CrmMailbox(models.Model):
@@ -247,6 +249,9 @@ class CrmMailbox(models.Model):
                 self.env._("This mailbox is already syncing. Its new mail will appear in a moment.")
             )
         report = self._sync()
+        if report == SYNC_DEFERRED:
+            msg = self._crm_busy_message()
+            return self._crm_notification(self.env._("Sync waits"), msg, "warning")
         if self.state == "error":
             # Not a UserError: that would roll back the error state and what was imported.
             return self._crm_notification(
@@ -376,7 +381,8 @@ class CrmMailbox(models.Model):
                 continue  # someone is already syncing it ("Sync now" or another worker)
             if not mailbox._crm_is_due():
                 continue  # another cron worker synced it since the search above
-            mailbox._sync(max_seconds=max_seconds)
+            if mailbox._sync(max_seconds=max_seconds) == SYNC_DEFERRED:
+                continue  # still due: the next run tries again
             done += 1
             if auto_commit:
                 # Cron path only: keep each mailbox's sync and release its row lock.

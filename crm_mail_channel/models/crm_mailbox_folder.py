@@ -16,6 +16,13 @@ class CrmMailboxFolder(models.Model):
     last_uid = fields.Integer(default=0)
     highest_modseq = fields.Float(digits=(20, 0))
     message_count = fields.Integer(readonly=True)
+    # Backfill cursor of a first sync run newest first (crm_mail_channel_core.sync.FolderState):
+    # the window's UIDs below backfill_below are still to import; 0 means none (or done), which
+    # is what folders synced before this cursor existed read as.
+    backfill_below = fields.Integer("Backfill below UID", default=0, readonly=True)
+    backfill_since = fields.Date("Backfill window start", readonly=True)
+    backfill_total = fields.Integer("First sync messages", default=0, readonly=True)
+    backfill_done = fields.Integer("First sync messages imported", default=0, readonly=True)
 
     _sql_constraints = [
         ("role_unique", "unique(mailbox_id, role)", "One folder per role and mailbox."),

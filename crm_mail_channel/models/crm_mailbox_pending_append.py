@@ -107,40 +107,53 @@ class CrmMailboxPendingAppend(models.Model):
             items = self.filtered(lambda p, m=mailbox: p.mailbox_id == m and p.raw)
             if not items:
                 continue
-            try:
-                # sudo: the queue only holds copies for their sender's own mailbox; the
-                # password is used only for the server it was typed for (_get_password).
-                settings = mailbox.sudo()._mailbox_settings(timeout=APPEND_TIMEOUT)
-                with mailbox_client.open_session(settings) as session:
-                    sent = next((f for f in session.list_sync_folders() if f.role == "sent"), None)
-                    if not sent:
-                        raise UserError(
-                            self.env._(
-                                "The mailbox has no Sent folder. Create one in your mail program; "
-                                "the copy will be stored at the next try."
-                            )
-                        )
-                    for item in items:
-                        uid = session.append(sent.name, base64.b64decode(item.raw), seen=True)
-                        item._crm_stored(sent.name, uid)
-            except Exception as exc:  # the mail is sent; only the copy waits
-                if isinstance(exc, errors.MailChannelError):
-                    reason = exc.user_message
-                elif isinstance(exc, UserError):
-                    reason = exc.args[0]
+            # sudo: the queue only holds copies for their sender's own mailbox; the
+            # password is used only for the server it was typed for (_get_password).
+            with mailbox.sudo()._crm_connection_slot() as free:
+                if free:
+                    self._crm_append_to(mailbox, items, now)
                 else:
-                    _logger.info("Storing sent mail in mailbox %s failed: %s", mailbox.id, exc)
-                    reason = self.env._("The copy could not be stored in Sent: %s", exc)
-                failed = items.filtered(lambda p: p.state != "done")
-                for item in failed:
-                    item.write(
-                        {
-                            "state": "failed",
-                            "attempts": item.attempts + 1,
-                            "last_error": reason,
-                            "last_attempt_date": now,
-                        }
+                    # Not a failed attempt: the copy waits for a free connection (cron).
+                    items.filtered(lambda p: p.state != "done").write(
+                        {"state": "failed", "last_error": mailbox._crm_busy_message()}
                     )
+        return True
+
+    def _crm_append_to(self, mailbox, items, now):
+        """Append ``items`` to ``mailbox``'s Sent folder (a connection slot is held)."""
+        try:
+            # sudo: see _crm_append.
+            settings = mailbox.sudo()._mailbox_settings(timeout=APPEND_TIMEOUT)
+            with mailbox_client.open_session(settings) as session:
+                sent = next((f for f in session.list_sync_folders() if f.role == "sent"), None)
+                if not sent:
+                    raise UserError(
+                        self.env._(
+                            "The mailbox has no Sent folder. Create one in your mail program; "
+                            "the copy will be stored at the next try."
+                        )
+                    )
+                for item in items:
+                    uid = session.append(sent.name, base64.b64decode(item.raw), seen=True)
+                    item._crm_stored(sent.name, uid)
+        except Exception as exc:  # the mail is sent; only the copy waits
+            if isinstance(exc, errors.MailChannelError):
+                reason = exc.user_message
+            elif isinstance(exc, UserError):
+                reason = exc.args[0]
+            else:
+                _logger.info("Storing sent mail in mailbox %s failed: %s", mailbox.id, exc)
+                reason = self.env._("The copy could not be stored in Sent: %s", exc)
+            failed = items.filtered(lambda p: p.state != "done")
+            for item in failed:
+                item.write(
+                    {
+                        "state": "failed",
+                        "attempts": item.attempts + 1,
+                        "last_error": reason,
+                        "last_attempt_date": now,
+                    }
+                )
         return True
 
     def _crm_stored(self, folder_name, uid):

@@ -7,19 +7,12 @@ from odoo.osv import expression
 from odoo.tools import SQL
 
 from crm_mail_channel_core import push_lease
+from crm_mail_channel_core.push_sql import PUSH_STATES, SYNC_CRONS, WATCHED_STATES
 
 _logger = logging.getLogger(__name__)
 
-# States of mailboxes a push service watches. Not "error": a refused password would be tried
-# again by every reconnection (the cron retries it every few minutes); nor paused, draft or
-# needs_reconnect. A mailbox is watched again once a sync succeeds.
-WATCHED_STATES = ("connected", "syncing")
-# States in which a signalled mailbox is synced (those the cron syncs).
-PUSH_STATES = ("connected", "syncing", "error")
-SYNC_CRONS = (
-    "crm_mail_channel.ir_cron_sync_mailboxes",
-    "crm_mail_channel.ir_cron_sync_mailboxes_lane2",
-)
+# Which mailboxes a push service watches, which a signal syncs, the sync crons it wakes: the
+# same for the registry-free push service (crm_mail_channel_core.push_sql).
 # Backoff after a throttling answer: doubled each time, capped (minutes).
 THROTTLE_FIRST_MINUTES = 5
 THROTTLE_MAX_MINUTES = 120
@@ -54,29 +47,65 @@ class CrmMailbox(models.Model):
     throttle_count = fields.Integer("Throttling answers in a row", readonly=True, copy=False)
     push_status = fields.Char("Push", compute="_compute_push_status")
 
-    def _crm_push_labels(self):
-        return {
-            "watching": self.env._("Push: new mail arrives within seconds"),
-            "connecting": self.env._("Push: connecting"),
-            "backoff": self.env._("Push: reconnecting"),
-            "throttled": self.env._("Push: paused by the server"),
-            "polling": self.env._("Checked every few minutes"),
-            "stopped": self.env._("Not watched"),
-        }
+    throttle_reason = fields.Char(
+        "Throttling answer", readonly=True, copy=False, help="What the server said, word for word."
+    )
+    throttle_status = fields.Char("Throttling", compute="_compute_throttle_status")
 
     def _compute_push_status(self):
-        labels = self._crm_push_labels()
         # sudo: lease rows have no access rights; only a status label of a mailbox the user
         # already reads (crm.mailbox rules) is shown.
         leases = self.env["crm.mailbox.lease"].sudo().search([("mailbox_id", "in", self.ids)])
         by_mailbox = {lease.mailbox_id.id: lease for lease in leases if lease.holder}
         for mailbox in self:
-            lease = by_mailbox.get(mailbox._origin.id)
-            if lease and lease.push_status:
-                label = labels.get(lease.push_status, lease.push_status)
-                mailbox.push_status = f"{label}: {lease.push_note}" if lease.push_note else label
+            mailbox.push_status = mailbox._crm_push_status_text(by_mailbox.get(mailbox._origin.id))
+
+    def _crm_push_status_text(self, lease):
+        """How new mail reaches CRM: watched by a push service, polled by the cron, or why not."""
+        if self.protocol not in ("imap", "pop3"):
+            return False  # no server (dropbox)
+        not_watched = {
+            "draft": self.env._("Not watched: not connected yet"),
+            "paused": self.env._("Not watched: paused"),
+            "needs_reconnect": self.env._("Not watched: needs reconnecting"),
+            "error": self.env._("Not watched: the last sync failed (retried every few minutes)"),
+        }
+        if self.state in not_watched:
+            return not_watched[self.state]
+        if self.protocol == "pop3":
+            return self.env._("Polling: POP3 has no push (checked every few minutes)")
+        status, note = (lease.push_status, lease.push_note) if lease else (False, False)
+        if not status:
+            return self.env._("Polling: no push service is running (checked every few minutes)")
+        service, why = lease.holder, f" ({note})" if note else ""
+        labels = {
+            "watching": self.env._("Watched (IDLE) by %(service)s", service=service),
+            "connecting": self.env._("Connecting (IDLE) from %(service)s", service=service),
+            "waiting": self.env._("Waiting for a free connection"),
+            "backoff": self.env._("Not watched: reconnecting%(why)s", why=why),
+            "throttled": self.env._("Not watched: throttled by the server%(why)s", why=why),
+            "polling": self.env._(
+                "Polling: %(why)s", why=note or self.env._("checked every few minutes")
+            ),
+            "stopped": self.env._("Not watched: no usable password or sign-in"),
+        }
+        return labels.get(status, status)
+
+    @api.depends_context("tz")
+    @api.depends("throttled_until", "throttle_reason")
+    def _compute_throttle_status(self):
+        now = fields.Datetime.now()
+        for mailbox in self:
+            until = mailbox.throttled_until
+            if until and until > now:
+                local = fields.Datetime.context_timestamp(mailbox, until)
+                mailbox.throttle_status = self.env._(
+                    "Throttled by the server until %(time)s: %(reason)s",
+                    time=local.strftime("%H:%M"),
+                    reason=mailbox.throttle_reason or self.env._("no reason given"),
+                )
             else:
-                mailbox.push_status = labels["polling"]
+                mailbox.throttle_status = False
 
     # ------------------------------------------------------------------ sync side
     def _sync(self, max_seconds=None):
@@ -94,7 +123,9 @@ class CrmMailbox(models.Model):
         report = super()._sync(max_seconds=max_seconds)
         if throttles and self.throttle_count == throttles and self.state == "connected":
             # sudo: _sync runs for the cron or the owner ("Sync now"); it resets its own state.
-            self.sudo().write({"throttle_count": 0, "throttled_until": False})
+            self.sudo().write(
+                {"throttle_count": 0, "throttled_until": False, "throttle_reason": False}
+            )
         return report
 
     def _crm_back_off(self, exc):
@@ -115,28 +146,15 @@ class CrmMailbox(models.Model):
                 ),
                 "throttled_until": until,
                 "throttle_count": count,
+                "throttle_reason": (exc.detail or exc.user_message or "")[:500],
             }
         )
 
     @api.model
     def _crm_pushed_ids(self):
         """Mailboxes whose server signalled mail since their last sync started."""
-        self.flush_model(["active", "state", "throttled_until"])
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT m.id FROM crm_mailbox m
-                  JOIN crm_mailbox_lease l ON l.mailbox_id = m.id
-                 WHERE l.pushed_at > COALESCE(m.push_synced_at, '-infinity'::timestamp)
-                   AND m.active AND m.state IN %s
-                   AND (m.throttled_until IS NULL OR m.throttled_until < %s)
-                 ORDER BY l.pushed_at
-                """,
-                PUSH_STATES,
-                fields.Datetime.now(),
-            )
-        )
-        return [row[0] for row in self.env.cr.fetchall()]
+        self.flush_model(["active", "state", "throttled_until", "push_synced_at"])
+        return push_lease.pushed_ids(self.env.cr, PUSH_STATES)
 
     @api.model
     def _due_mailboxes_domain(self):
@@ -178,26 +196,10 @@ class CrmMailbox(models.Model):
     # ------------------------------------------------------------------ push service side
     @api.model
     def _crm_push_candidates(self):
-        """``{mailbox_id: version}`` of every mailbox some push service should watch; the
-        version changes with the connection settings or the password (not with each sync)."""
+        """``{mailbox_id: version}`` of every mailbox some push service should watch."""
         self.flush_model()
         self.env["crm.mail.secret"].flush_model()
-        self.env.cr.execute(
-            SQL(
-                """
-                SELECT m.id, md5(concat_ws('|', m.protocol, m.host, m.port, m.security,
-                                 m.ssl_verify, m.login, m.user_id, m.auth_type,
-                                 s.fingerprint, s.value))
-                  FROM crm_mailbox m
-             LEFT JOIN crm_mail_secret s ON s.res_model = 'crm.mailbox'
-                       AND s.res_id = m.id AND s.key = 'password'
-                 WHERE m.active AND m.protocol = 'imap' AND m.state IN %s
-                   AND m.host IS NOT NULL AND m.login IS NOT NULL
-                """,
-                WATCHED_STATES,
-            )
-        )
-        return dict(self.env.cr.fetchall())
+        return push_lease.candidates(self.env.cr, WATCHED_STATES)
 
     @api.model
     def _crm_push_refresh(self, holder, lease_seconds):

@@ -77,12 +77,18 @@ class CrmMailboxQuarantine(models.Model):
             quarantines.unlink()
             return
         try:
-            with mailbox_client.open_session(mailbox._mailbox_settings()) as session:
-                for folder in quarantines.folder_id:
-                    uids = quarantines.filtered(lambda q, f=folder: q.folder_id == f).mapped("uid")
-                    missing = store.import_uids(session, folder, uids, mailbox._sync_options())
-                    quarantines.filtered(
-                        lambda q, f=folder, m=missing: q.folder_id == f and q.uid in m
-                    ).write({"state": "skipped", "reason": self.env._("No longer on the server.")})
+            with mailbox._crm_connection_slot() as free:
+                if not free:
+                    raise UserError(mailbox._crm_busy_message())
+                self._crm_retry_in(mailbox, store, quarantines)
         except errors.MailChannelError as exc:
             raise UserError(exc.user_message) from None
+
+    def _crm_retry_in(self, mailbox, store, quarantines):
+        with mailbox_client.open_session(mailbox._mailbox_settings()) as session:
+            for folder in quarantines.folder_id:
+                uids = quarantines.filtered(lambda q, f=folder: q.folder_id == f).mapped("uid")
+                missing = store.import_uids(session, folder, uids, mailbox._sync_options())
+                quarantines.filtered(
+                    lambda q, f=folder, m=missing: q.folder_id == f and q.uid in m
+                ).write({"state": "skipped", "reason": self.env._("No longer on the server.")})

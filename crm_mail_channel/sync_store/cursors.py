@@ -41,6 +41,10 @@ class FolderCursors:
             uidvalidity=int(folder.uidvalidity) or None,
             last_uid=folder.last_uid or 0,
             highest_modseq=int(folder.highest_modseq) or None,
+            backfill_below=folder.backfill_below or 0,
+            backfill_since=folder.backfill_since or None,
+            backfill_total=folder.backfill_total or 0,
+            backfill_done=folder.backfill_done or 0,
         )
 
     def folder_state(self, role, name):
@@ -54,6 +58,10 @@ class FolderCursors:
                 "uidvalidity": state.uidvalidity or 0,
                 "last_uid": state.last_uid or 0,
                 "highest_modseq": state.highest_modseq or 0,
+                "backfill_below": state.backfill_below or 0,
+                "backfill_since": state.backfill_since or False,
+                "backfill_total": state.backfill_total or 0,
+                "backfill_done": state.backfill_done or 0,
             }
         )
 
@@ -88,7 +96,17 @@ class FolderCursors:
             )
         )
         self.env.invalidate_all()
-        folder.write({"uidvalidity": new_uidvalidity or 0, "last_uid": 0, "highest_modseq": 0})
+        folder.write(
+            {
+                "uidvalidity": new_uidvalidity or 0,
+                "last_uid": 0,
+                "highest_modseq": 0,
+                "backfill_below": 0,
+                "backfill_since": False,
+                "backfill_total": 0,
+                "backfill_done": 0,
+            }
+        )
 
     def apply_flags(self, folder, flags, new_state):
         folder = self._folder(folder.role, folder.name)

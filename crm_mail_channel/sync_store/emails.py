@@ -247,3 +247,5 @@ class EmailRecords:
         if new_presences:
             self.env["crm.email.presence"].create(new_presences)
             self.imported += len(new_presences)
+        # Older mail stored after its answers (a first sync runs newest first): they follow it.
+        Email.browse(list(wanted))._crm_relink_descendants(self.mailbox)

@@ -36,4 +36,8 @@ from . import test_best_time_http  # best time over JSON-RPC
 from . import test_dropbox_http  # BCC dropbox over HTTP
 from . import test_sales_inbox, test_sales_inbox_tour  # SalesInbox
 from . import test_push  # push service (IMAP IDLE), leases, throttling
+from . import test_push_service_sql  # the push service's registry-free side
+from . import test_connection_budget  # one connection budget per account
+from . import test_mailbox_health  # push status and throttling in Mailbox Health
 from . import test_send_through_account  # sending through the user's own account
+from . import test_first_sync_backfill  # first sync newest first, pause/resume

@@ -268,10 +268,22 @@ class TestInsightsTracking(InsightsCase):
         self.assertFalse(old.exists())
         self.assertEqual(len(tracking.event_ids), 1)
         self.assertEqual(tracking.open_count, 3)
+        # In batches: the cron is told what remains, and Odoo calls it again.
+        self.hit(f"/crm_mail/t/{token}/o.gif")
+        self.hit(f"/crm_mail/t/{token}/o.gif")
+        tracking.event_ids.write({"event_date": fields.Datetime.now() - timedelta(days=120)})
+        Event = self.env["crm.email.tracking.event"]
+        self.assertEqual(Event._crm_purge_old_events(batch_size=2), 2)
+        self.assertEqual(len(tracking.event_ids), 1)
+        self.assertEqual(Event._crm_purge_old_events(batch_size=2), 1)
+        self.assertFalse(tracking.event_ids)
+        self.assertEqual(tracking.open_count, 5)
         # The period is a setting.
         self.env["ir.config_parameter"].sudo().set_param(
             "crm_mail_channel.insights_retention_days", "0"
         )
+        self.hit(f"/crm_mail/t/{token}/o.gif")
+        tracking.event_ids.write({"event_date": fields.Datetime.now() - timedelta(days=300)})
         cron.method_direct_trigger()  # 0: keep everything
         self.assertEqual(len(tracking.event_ids), 1)
 

@@ -221,10 +221,11 @@ class TestMailboxSyncRobustness(MailboxCommon):
         self.assertEqual(len(calls), 2)
         self.assertEqual(mailbox.state, "error")
         self.assertNotIn("Traceback", mailbox.last_error)
-        # The first batch stays, the second was rolled back with its cursor.
-        self.assertEqual(len(self._presences(mailbox)), 3)
+        # The first batch (the newest three: "In 6", "In 7", the stranger's) stays, the second
+        # was rolled back with its cursor.
+        self.assertEqual(len(self._presences(mailbox)), 2)
         inbox = mailbox.folder_ids.filtered(lambda f: f.role == "inbox")
-        self.assertEqual(inbox.last_uid, 3)
+        self.assertEqual((inbox.last_uid, inbox.backfill_below), (9, 7))
 
         with self._small_batches():
             mailbox.with_user(self.user_a).action_sync_now()

@@ -178,11 +178,13 @@ class TestPushSync(MailboxCommon):
         backend.report({mailbox.id: ("throttled", "Too many simultaneous connections")})
         mailbox.invalidate_recordset(["push_status"])
         status = mailbox.with_user(self.user_a).push_status
-        self.assertIn("paused by the server", status)
+        self.assertIn("throttled by the server", status)
         self.assertIn("Too many simultaneous connections", status)
         backend.release()
         self.env.invalidate_all()  # the service writes lease rows in SQL
-        self.assertEqual(mailbox.push_status, "Checked every few minutes")
+        self.assertEqual(
+            mailbox.push_status, "Polling: no push service is running (checked every few minutes)"
+        )
 
     def test_push_methods_and_leases_are_not_for_users(self):
         Mailbox = self.Mailbox.with_user(self.user_a)
