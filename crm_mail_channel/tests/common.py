@@ -82,6 +82,38 @@ class MailboxCommon(TransactionCase):
             {"name": "Ann Customer", "email": "ann@acme.example", "parent_id": cls.company.id}
         )
 
+    @contextlib.contextmanager
+    def committed_mailbox_locked(self, lock="FOR UPDATE"):
+        """A mailbox committed in the database, its row locked by another transaction (a cron
+        worker syncing it); yields (mailbox id, Dovecot login, password, a second cursor).
+        Everything is removed afterwards."""
+        login, pw = self.dovecot.new_user("cmclock")
+        with self.registry.cursor() as locker_cr, self.registry.cursor() as other_cr:
+            locker_env = self.env(cr=locker_cr)
+            locked = locker_env["crm.mailbox"].create(
+                {
+                    "user_id": locker_env.ref("base.user_admin").id,
+                    "host": "127.0.0.1",
+                    "port": self.dovecot.imap_port,
+                    "security": "none",
+                    "login": login,
+                    "password": pw,
+                    "state": "connected",
+                }
+            )
+            locker_cr.commit()
+            try:
+                locker_cr.execute(f"SELECT id FROM crm_mailbox WHERE id = %s {lock}", [locked.id])
+                yield locked.id, login, pw, other_cr
+                other_cr.rollback()
+            finally:
+                locker_cr.rollback()
+                locker_env["crm.mail.secret"].search(
+                    [("res_model", "=", "crm.mailbox"), ("res_id", "=", locked.id)]
+                ).unlink()
+                locker_env["crm.mailbox"].browse(locked.id).unlink()
+                locker_cr.commit()
+
     def make_mailbox(self, user, protocol="imap", **vals):
         """A Dovecot user and a crm.mailbox for ``user`` (created as that user)."""
         login, password = self.dovecot.new_user("cmc")

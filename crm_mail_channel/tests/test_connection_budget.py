@@ -3,19 +3,18 @@ budget held elsewhere (another process's database connection), the sync, a copy 
 SalesInbox's live column and the push watcher wait without failing, then proceed once a slot
 is free, nothing lost and nothing stored twice."""
 
-import asyncio
 import base64
 
 import psycopg2
 from odoo.tests import tagged
 from odoo.tools import config
 
-from crm_mail_channel_core import connection_budget, push
+from crm_mail_channel_core import connection_budget
 from crm_mail_channel_core.push_budget import PushSlots
 
 from ..models.crm_email_sales_inbox_live import LIVE_CACHE
 from .common import MailboxCommon, make_mail
-from .test_push import GUARD_SECONDS, InlinePushService, TestBackend, until
+from .test_push import TestBackend, run_inline_service, until
 
 BUSY = "Your mailbox is busy; try again in a moment."
 
@@ -204,16 +203,5 @@ class TestConnectionBudget(MailboxCommon):
             self.assertTrue(self.emails_of(self.user_a, self.joe))
             self.assertEqual(self.in_use(), 1)
 
-        async def main():
-            config_ = push.PushConfig(refresh_seconds=0.2, timeout=10, slot_wait_seconds=0.2)
-            service = InlinePushService(backend, config_)
-            stop = asyncio.Event()
-            task = asyncio.ensure_future(service.run(stop))
-            try:
-                await scenario(service)
-            finally:
-                stop.set()
-                await asyncio.wait_for(task, GUARD_SECONDS)
-
-        asyncio.run(main())
+        run_inline_service(backend, scenario, slot_wait_seconds=0.2)
         self.assertEqual(self.in_use(), 0)  # the stopped watcher gave its slot back

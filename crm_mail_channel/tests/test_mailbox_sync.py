@@ -248,37 +248,11 @@ class TestMailboxSync(MailboxCommon):
 
     def test_second_sync_while_locked_says_already_syncing(self):
         """A row lock held by another transaction (a cron worker) blocks "Sync now"."""
-        login, pw = self.dovecot.new_user("cmclock")
-        with self.registry.cursor() as locker_cr, self.registry.cursor() as other_cr:
-            locker_env = self.env(cr=locker_cr)
-            locked = locker_env["crm.mailbox"].create(
-                {
-                    "user_id": locker_env.ref("base.user_admin").id,
-                    "host": "127.0.0.1",
-                    "port": self.dovecot.imap_port,
-                    "security": "none",
-                    "login": login,
-                    "password": pw,
-                    "state": "connected",
-                }
-            )
-            locker_cr.commit()
-            try:
-                locker_cr.execute(
-                    "SELECT id FROM crm_mailbox WHERE id = %s FOR UPDATE", [locked.id]
-                )
-                mailbox = self.env(cr=other_cr)["crm.mailbox"].browse(locked.id)
-                with self.assertRaises(UserError) as caught:
-                    mailbox.action_sync_now()
-                self.assertIn("already syncing", str(caught.exception))
-                # The cron skips it instead of waiting for the lock.
-                self.assertFalse(mailbox._try_lock())
-                self.assertEqual(mailbox.state, "connected")
-                other_cr.rollback()
-            finally:
-                locker_cr.rollback()
-                locker_env["crm.mail.secret"].search(
-                    [("res_model", "=", "crm.mailbox"), ("res_id", "=", locked.id)]
-                ).unlink()
-                locker_env["crm.mailbox"].browse(locked.id).unlink()
-                locker_cr.commit()
+        with self.committed_mailbox_locked() as (mailbox_id, _login, _pw, other_cr):
+            mailbox = self.env(cr=other_cr)["crm.mailbox"].browse(mailbox_id)
+            with self.assertRaises(UserError) as caught:
+                mailbox.action_sync_now()
+            self.assertIn("already syncing", str(caught.exception))
+            # The cron skips it instead of waiting for the lock.
+            self.assertFalse(mailbox._try_lock())
+            self.assertEqual(mailbox.state, "connected")

@@ -54,6 +54,24 @@ class TestBackend:
         self.Mailbox._crm_push_release(self.holder)
 
 
+def run_inline_service(backend, scenario, **config):
+    """Run the push service on the test's cursor while ``scenario(service)`` runs."""
+    config.setdefault("refresh_seconds", 0.2)
+    config.setdefault("timeout", 10)
+
+    async def main():
+        service = InlinePushService(backend, push.PushConfig(**config))
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(service.run(stop))
+        try:
+            await scenario(service)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, GUARD_SECONDS)
+
+    asyncio.run(main())
+
+
 async def until(condition, what):
     for _ in range(int(GUARD_SECONDS / 0.05)):
         if condition():
@@ -73,17 +91,7 @@ class TestPushSync(MailboxCommon):
         return self.Mailbox.search(self.Mailbox._due_mailboxes_domain())
 
     def run_service(self, backend, scenario):
-        async def main():
-            service = InlinePushService(backend, push.PushConfig(refresh_seconds=0.2, timeout=10))
-            stop = asyncio.Event()
-            task = asyncio.ensure_future(service.run(stop))
-            try:
-                await scenario(service)
-            finally:
-                stop.set()
-                await asyncio.wait_for(task, GUARD_SECONDS)
-
-        asyncio.run(main())
+        run_inline_service(backend, scenario)
 
     def test_new_mail_wakes_the_sync_which_stores_it(self):
         mailbox, login, pw = self.make_mailbox(self.user_a)

@@ -11,12 +11,12 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import config
 
-from crm_mail_channel_core import push, push_lease, push_settings
+from crm_mail_channel_core import push_lease, push_settings
 from crm_mail_channel_core.push_sql import SqlPushBackend
 
 from ..cli.crm_mail_push import make_parser, push_environment
 from .common import MailboxCommon, make_mail
-from .test_push import GUARD_SECONDS, InlinePushService, until
+from .test_push import run_inline_service, until
 
 
 class InProcessSettings:
@@ -95,23 +95,16 @@ class TestPushServiceSql(MailboxCommon):
         self.triggers().unlink()
         backend = SqlBackendOnTestCursor(self.env)
 
-        async def scenario():
-            service = InlinePushService(backend, push.PushConfig(refresh_seconds=0.2, timeout=10))
-            stop = asyncio.Event()
-            task = asyncio.ensure_future(service.run(stop))
-            try:
-                await until(
-                    lambda: getattr(service.watchers.get(mailbox.id), "status", "") == "watching",
-                    "the mailbox in IDLE",
-                )
-                raw = make_mail("joe@acme.example", login, subject="Pushed without Odoo")
-                await asyncio.to_thread(self.append, login, pw, "INBOX", [raw])
-                await until(lambda: service.notified.count(mailbox.id) == 2, "the sync asked for")
-            finally:
-                stop.set()
-                await asyncio.wait_for(task, GUARD_SECONDS)
+        async def scenario(service):
+            await until(
+                lambda: getattr(service.watchers.get(mailbox.id), "status", "") == "watching",
+                "the mailbox in IDLE",
+            )
+            raw = make_mail("joe@acme.example", login, subject="Pushed without Odoo")
+            await asyncio.to_thread(self.append, login, pw, "INBOX", [raw])
+            await until(lambda: service.notified.count(mailbox.id) == 2, "the sync asked for")
 
-        asyncio.run(scenario())
+        run_inline_service(backend, scenario)
         self.assertEqual(self.triggers().cron_id, self.crons)
         self.assertTrue(backend.cron_notifications)
         self.assertIn(mailbox.id, self.Mailbox._crm_pushed_ids())

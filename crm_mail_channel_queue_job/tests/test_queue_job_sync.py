@@ -175,41 +175,15 @@ class TestQueueJobRun(QueueJobCommon):
 class TestQueueJobLocked(QueueJobCommon):
     def test_job_of_a_mailbox_syncing_elsewhere_does_nothing(self):
         """A row lock held by another transaction (a "Sync now", a cron worker)."""
-        login, pw = self.dovecot.new_user("cmcqlock")
-        self.append(login, pw, "INBOX", [make_mail("joe@acme.example", login, subject="Once")])
-        with self.registry.cursor() as locker_cr, self.registry.cursor() as job_cr:
-            locker_env = self.env(cr=locker_cr)
-            locked = locker_env["crm.mailbox"].create(
-                {
-                    "user_id": locker_env.ref("base.user_admin").id,
-                    "host": "127.0.0.1",
-                    "port": self.dovecot.imap_port,
-                    "security": "none",
-                    "login": login,
-                    "password": pw,
-                    "state": "connected",
-                }
-            )
-            locker_cr.commit()
-            try:
-                locker_cr.execute(
-                    "SELECT id FROM crm_mailbox WHERE id = %s FOR NO KEY UPDATE", [locked.id]
-                )
-                job_env = self.env(cr=job_cr)
-                mailbox = job_env["crm.mailbox"].sudo().browse(locked.id)  # sudo: as the runner
-                result = mailbox._crm_job_sync()
-                self.assertIn("already syncing", result)
-                self.assertFalse(mailbox.last_sync_date)
-                self.assertEqual(mailbox.state, "connected")
-                self.assertFalse(job_env["crm.email"].search_count([("subject", "=", "Once")]))
-                job_cr.rollback()
-            finally:
-                locker_cr.rollback()
-                locker_env["crm.mail.secret"].search(
-                    [("res_model", "=", "crm.mailbox"), ("res_id", "=", locked.id)]
-                ).unlink()
-                locker_env["crm.mailbox"].browse(locked.id).unlink()
-                locker_cr.commit()
+        with self.committed_mailbox_locked("FOR NO KEY UPDATE") as (mailbox_id, login, pw, job_cr):
+            self.append(login, pw, "INBOX", [make_mail("joe@acme.example", login, subject="Once")])
+            job_env = self.env(cr=job_cr)
+            mailbox = job_env["crm.mailbox"].sudo().browse(mailbox_id)  # sudo: as the runner
+            result = mailbox._crm_job_sync()
+            self.assertIn("already syncing", result)
+            self.assertFalse(mailbox.last_sync_date)
+            self.assertEqual(mailbox.state, "connected")
+            self.assertFalse(job_env["crm.email"].search_count([("subject", "=", "Once")]))
 
     def test_job_of_an_account_syncing_elsewhere_waits(self):
         """Another mailbox on the same account syncs (its sync lock is held elsewhere): the
